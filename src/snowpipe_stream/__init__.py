@@ -1,0 +1,60 @@
+"""Stream rows into Snowflake through the Snowpipe Streaming REST API.
+
+The library owns authentication: give it an RSA private key and it mints key-pair JWTs,
+refreshes them before they expire, exchanges them for scoped ingest tokens, and recovers from
+401 and 429 answers without bothering the caller.
+"""
+
+from ._clock import Clock, SystemClock
+from ._config import ClientConfig
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ChannelInvalidatedError,
+    CommitTimeoutError,
+    ConfigError,
+    ConflictError,
+    InvalidRowError,
+    NotFoundError,
+    PermissionDeniedError,
+    PrivateKeyError,
+    RowTooLargeError,
+    RowTypeError,
+    ServerError,
+    SnowpipeError,
+    ThrottledError,
+)
+from ._keys import PrivateKey
+from ._tokens import JwtManager, TokenState
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChannelInvalidatedError",
+    "ClientConfig",
+    "Clock",
+    "CommitTimeoutError",
+    "ConfigError",
+    "ConflictError",
+    "InvalidRowError",
+    "JwtManager",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PrivateKey",
+    "PrivateKeyError",
+    "RowTooLargeError",
+    "RowTypeError",
+    "ServerError",
+    "SnowpipeError",
+    "SystemClock",
+    "ThrottledError",
+    "TokenState",
+    "__version__",
+]

@@ -1,0 +1,411 @@
+"""One frozen configuration object, built from a profile file, the environment and arguments.
+
+Precedence, lowest first: a profile JSON file (the keys of Snowflake's official SDK
+``profile.json``: ``account``, ``user``, ``url``, ``private_key``, ``private_key_file``,
+``private_key_passphrase``, ``role``; plus every key of ours), ``SNOWFLAKE_*`` environment
+variables, then keyword arguments. Every bad value raises :class:`ConfigError` naming the key
+(and the variable or file it came from) and what is accepted. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import logging
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import _constants as C
+from ._clock import SYSTEM_CLOCK
+from ._exceptions import ConfigError, PrivateKeyError
+from ._jwt import claim_seconds, read_claims_unverified
+from ._keys import PrivateKey
+
+__all__ = ["ENV_VARS", "ClientConfig"]
+
+_log = logging.getLogger("snowpipe_stream.auth")
+
+_MIGRATION = (
+    "a user-supplied JWT is deprecated: it cannot be refreshed, so a long-running job stops "
+    "when it expires. Give the private key instead (private_key_file=... or "
+    "SNOWFLAKE_PRIVATE_KEY_PATH) and the library mints and refreshes JWTs itself"
+)
+
+#: Environment variables read by :meth:`ClientConfig.from_sources`, and the key each sets.
+#: Every other key ``k`` is also read from ``SNOWFLAKE_<K>`` (upper case).
+ENV_VARS: dict[str, str] = {
+    "SNOWFLAKE_ACCOUNT": "account",
+    "SNOWFLAKE_USER": "user",
+    "SNOWFLAKE_USERNAME": "user",
+    "SNOWFLAKE_URL": "url",
+    "SNOWFLAKE_PRIVATE_KEY": "private_key",
+    "SNOWFLAKE_PRIVATE_KEY_PATH": "private_key_file",
+    "SNOWFLAKE_PRIVATE_KEY_FILE": "private_key_file",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "private_key_passphrase",
+    "SNOWFLAKE_ROLE": "role",
+    "SNOWFLAKE_JWT_TOKEN": "jwt",
+}
+
+_SECRET_KEYS = frozenset({"private_key", "private_key_passphrase", "jwt", "jwt_token"})
+_KEY_SOURCE = ("private_key", "private_key_file")
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, repr=False)
+class ClientConfig:
+    """Everything a client needs to reach Snowflake and how it behaves.
+
+    Build it directly (``ClientConfig(account=..., user=..., private_key_file=...)``) or with
+    :meth:`from_sources`. ``private_key`` accepts a :class:`PrivateKey`, PEM text or base64 DER;
+    it is loaded at construction, so a bad key fails here and not mid-stream.
+    """
+
+    account: str | None = None
+    user: str | None = None
+    url: str | None = None
+    private_key: PrivateKey | str | bytes | None = None
+    private_key_file: str | None = None
+    private_key_passphrase: str | None = None
+    role: str | None = None
+    #: Deprecated: a JWT minted by the caller. Works, but cannot be refreshed.
+    jwt: str | None = None
+    #: Alias of ``jwt``.
+    jwt_token: str | None = None
+    jwt_exp_secs: float = C.DEFAULT_JWT_LIFETIME_SECS
+    jwt_refresh_margin_secs: float = C.DEFAULT_JWT_REFRESH_MARGIN_SECS
+    retry_on_unauthorized: bool = C.DEFAULT_RETRY_ON_UNAUTHORIZED
+    throttle_backoff_secs: float = C.DEFAULT_THROTTLE_BACKOFF_SECS
+    max_throttle_retries: int = C.DEFAULT_MAX_THROTTLE_RETRIES
+    max_server_retries: int = C.DEFAULT_SERVER_ERROR_RETRIES
+    retry_deadline_secs: float = C.DEFAULT_RETRY_DEADLINE_SECS
+    connect_timeout_secs: float = C.DEFAULT_CONNECT_TIMEOUT_SECS
+    request_timeout_secs: float = C.DEFAULT_REQUEST_TIMEOUT_SECS
+    compression: str = C.DEFAULT_COMPRESSION
+    max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
+    max_client_lag: float = C.DEFAULT_MAX_CLIENT_LAG_SECS
+    max_inflight_bytes: int = C.DEFAULT_MAX_INFLIGHT_BYTES
+    binary_format: str = "hex"
+    allow_insecure_http: bool = False
+    #: Appended to the User-Agent as ``(app=<name>)``.
+    app_name: str | None = None
+    _sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    # --- building from sources ------------------------------------------------------------
+
+    @classmethod
+    def from_sources(
+        cls,
+        profile_path: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> ClientConfig:
+        """Merge a profile file, the environment (default ``os.environ``) and ``overrides``.
+
+        Overrides whose value is None are ignored, so CLI options that were not given do not
+        hide the environment. The private key's source (``private_key`` or
+        ``private_key_file``) is taken as a pair from the highest layer that gives either.
+        """
+        env = os.environ if env is None else env
+        layers: list[tuple[str, dict[str, Any]]] = []
+        if profile_path is not None:
+            layers.append((f"profile {str(profile_path)!r}", _read_profile(profile_path)))
+        layers.append(("the environment", _read_env(env)))
+        unknown = sorted(set(overrides) - _FIELD_NAMES)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; {_known_keys()}")
+        layers.append(("arguments", {k: v for k, v in overrides.items() if v is not None}))
+
+        merged: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for where, values in layers:
+            if any(k in values for k in _KEY_SOURCE):
+                for k in _KEY_SOURCE:
+                    merged.pop(k, None)
+                    sources.pop(k, None)
+            for k, v in values.items():
+                merged[k] = v
+                sources[k] = where
+        return cls(**merged, _sources=sources)
+
+    # --- validation -----------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        src = self._sources
+
+        def where(key: str) -> str:
+            origin = src.get(key)
+            return f"{key} (from {origin})" if origin and origin != "arguments" else key
+
+        def number(key: str, *, integer: bool = False, minimum: float | None = None) -> None:
+            value = getattr(self, key)
+            if isinstance(value, str):
+                try:
+                    value = int(value) if integer else float(value)
+                except ValueError:
+                    kind = "a whole number" if integer else "a number"
+                    raise ConfigError(f"{where(key)} must be {kind}, got {value!r}") from None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where(key)} must be a number, got {type(value).__name__}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{where(key)} must be a finite number, got {value!r}")
+            if integer and not float(value).is_integer():
+                raise ConfigError(f"{where(key)} must be a whole number, got {value!r}")
+            if minimum is not None and value < minimum:
+                raise ConfigError(f"{where(key)} must be at least {minimum:g}, got {value!r}")
+            set_(self, key, int(value) if integer else value)
+
+        def boolean(key: str) -> None:
+            value = getattr(self, key)
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    value = True
+                elif low in ("0", "false", "no", "off"):
+                    value = False
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where(key)} must be true or false, got {value!r}")
+            set_(self, key, value)
+
+        def text(key: str) -> None:
+            value = getattr(self, key)
+            if value is None:
+                return
+            if not isinstance(value, str):
+                raise ConfigError(f"{where(key)} must be a string, got {type(value).__name__}")
+            set_(self, key, value.strip() or None)
+
+        for key in ("account", "user", "url", "role", "private_key_file", "app_name"):
+            text(key)
+        for key in ("jwt", "jwt_token", "private_key_passphrase"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where(key)} must be a string")
+        number("jwt_exp_secs")
+        number("jwt_refresh_margin_secs")
+        if self.jwt_refresh_margin_secs < 0:
+            raise ConfigError(
+                f"{where('jwt_refresh_margin_secs')} must not be negative, "
+                f"got {self.jwt_refresh_margin_secs!r}"
+            )
+        number("throttle_backoff_secs", minimum=0)
+        number("max_throttle_retries", integer=True, minimum=0)
+        number("max_server_retries", integer=True, minimum=0)
+        number("retry_deadline_secs", minimum=0)
+        number("connect_timeout_secs", minimum=0.001)
+        number("request_timeout_secs", minimum=0.001)
+        number("max_request_bytes", integer=True, minimum=1024)
+        if self.max_request_bytes > C.MAX_REQUEST_BYTES_LIMIT:
+            raise ConfigError(
+                f"{where('max_request_bytes')} must be at most {C.MAX_REQUEST_BYTES_LIMIT} "
+                f"(16 MiB), got {self.max_request_bytes}; Snowflake's current limit is 4 MiB"
+            )
+        number("max_client_lag", minimum=0)
+        number("max_inflight_bytes", integer=True, minimum=1024)
+        if self.max_inflight_bytes < self.max_request_bytes:
+            raise ConfigError(
+                f"{where('max_inflight_bytes')} ({self.max_inflight_bytes}) must be at least "
+                f"max_request_bytes ({self.max_request_bytes})"
+            )
+        boolean("retry_on_unauthorized")
+        boolean("allow_insecure_http")
+        for key, allowed in (("compression", C.COMPRESSIONS), ("binary_format", C.BINARY_FORMATS)):
+            value = getattr(self, key)
+            norm = value.strip().lower() if isinstance(value, str) else value
+            if norm not in allowed:
+                raise ConfigError(f"{where(key)} must be one of {', '.join(allowed)}; got {value!r}")
+            set_(self, key, norm)
+
+        # Credentials.
+        if self.jwt_token is not None:
+            if self.jwt is not None and self.jwt != self.jwt_token:
+                raise ConfigError("give jwt or its alias jwt_token, not both")
+            set_(self, "jwt", self.jwt_token)
+            set_(self, "jwt_token", None)
+        if self.private_key is not None and self.private_key_file is not None:
+            raise ConfigError(
+                "give private_key or private_key_file, not both "
+                f"({where('private_key')}, {where('private_key_file')})"
+            )
+        key = self.private_key
+        if isinstance(key, str | bytes | bytearray):
+            raw = key if isinstance(key, str) else bytes(key)
+            try:
+                loaded = PrivateKey.from_pem(raw, self.private_key_passphrase)
+            except PrivateKeyError as exc:
+                raise PrivateKeyError(f"{where('private_key')}: {exc}") from None
+            set_(self, "private_key", loaded)
+        elif key is not None and not isinstance(key, PrivateKey):
+            raise ConfigError(
+                f"{where('private_key')} must be PEM text, base64 DER or a PrivateKey, "
+                f"got {type(key).__name__}"
+            )
+        if self.private_key_file is not None:
+            set_(self, "private_key",
+                 PrivateKey.from_file(self.private_key_file, self.private_key_passphrase))
+        if self.private_key is not None and self.jwt is not None:
+            _log.warning("both a private key and a JWT are configured; using the private key "
+                         "and ignoring the JWT")
+            set_(self, "jwt", None)
+        if self.private_key is None and self.jwt is None:
+            raise ConfigError(
+                "no credentials: give private_key_file (or SNOWFLAKE_PRIVATE_KEY_PATH), or "
+                "private_key (or SNOWFLAKE_PRIVATE_KEY)"
+            )
+        if self.private_key is not None:
+            for key_name in ("account", "user"):
+                if getattr(self, key_name) is None:
+                    var = "SNOWFLAKE_ACCOUNT" if key_name == "account" else "SNOWFLAKE_USER"
+                    raise ConfigError(
+                        f"{key_name} is required for key-pair authentication (or {var})"
+                    )
+        if self.url is None and self.account is None:
+            raise ConfigError("account or url is required (or SNOWFLAKE_ACCOUNT / SNOWFLAKE_URL)")
+        set_(self, "url", self._check_url(where("url")))
+        if self.jwt is not None:
+            self._warn_supplied_jwt()
+
+    def _check_url(self, name: str) -> str:
+        if self.url is None:
+            host = (self.account or "").lower()
+            for scheme in ("https://", "http://"):
+                host = host.removeprefix(scheme)
+            host = host.split("/", 1)[0]
+            if not host.endswith(".snowflakecomputing.com"):
+                host += ".snowflakecomputing.com"
+            return f"https://{host}"
+        url = self.url.rstrip("/")
+        if "://" not in url:
+            url = "https://" + url
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"{name} has an invalid port: {self.url!r}") from None
+        del port
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(
+                f"{name} must look like https://<account>.snowflakecomputing.com, got {self.url!r}"
+            )
+        if parts.path or parts.query or parts.fragment:
+            raise ConfigError(f"{name} must be a scheme, host and optional port only, "
+                              f"got {self.url!r}")
+        if (parts.scheme == "http" and not _loopback(parts.hostname)
+                and not self.allow_insecure_http):
+            raise ConfigError(
+                f"{name} uses plain http:// to a remote host ({parts.hostname}); tokens would "
+                "travel unencrypted. Use https://, or set allow_insecure_http=True for a test "
+                "server you trust"
+            )
+        return url
+
+    def _warn_supplied_jwt(self) -> None:
+        assert self.jwt is not None
+        warnings.warn(_MIGRATION, DeprecationWarning, stacklevel=4)
+        _log.warning("%s", _MIGRATION)
+        claims = read_claims_unverified(self.jwt)
+        exp = claim_seconds(claims.get("exp")) if claims else None
+        if exp is None:
+            return
+        remaining = exp - SYSTEM_CLOCK.time()
+        if remaining <= 0:
+            _log.warning("the supplied JWT expired %.0f s ago; requests will fail with 401",
+                         -remaining)
+        elif remaining <= self.jwt_refresh_margin_secs:
+            _log.warning("the supplied JWT expires in %.0f s and cannot be refreshed",
+                         remaining)
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def key(self) -> PrivateKey | None:
+        """The loaded private key, or None when a supplied JWT is used."""
+        return self.private_key if isinstance(self.private_key, PrivateKey) else None
+
+    @property
+    def control_url(self) -> str:
+        """The account URL (control host) with scheme and port, without a trailing slash."""
+        assert self.url is not None
+        return self.url
+
+    def replace(self, **changes: Any) -> ClientConfig:
+        """A copy with ``changes`` applied (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        shown: list[str] = []
+        for f in dataclasses.fields(self):
+            if f.name.startswith("_") or f.name == "jwt_token":
+                continue
+            value = getattr(self, f.name)
+            if f.name in _SECRET_KEYS and value is not None and not isinstance(value, PrivateKey):
+                shown.append(f"{f.name}=<redacted>")
+            elif value is not None and value != f.default:
+                shown.append(f"{f.name}={value!r}")
+        return f"ClientConfig({', '.join(shown)})"
+
+    __str__ = __repr__
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ClientConfig) if not f.name.startswith("_"))
+
+
+def _known_keys() -> str:
+    return "known settings: " + ", ".join(sorted(_FIELD_NAMES))
+
+
+def _read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"profile {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"profile {str(p)!r} cannot be read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"profile {str(p)!r} is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {str(p)!r} must hold a JSON object")
+    known: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in _FIELD_NAMES:
+            known[k] = v
+        elif k == "username":
+            known["user"] = v
+        else:
+            # The official SDK's profile holds keys we have no use for (host, port, ...).
+            _log.debug("profile key %r ignored", k)
+    if "private_key_file" in known and isinstance(known["private_key_file"], str):
+        key_path = Path(known["private_key_file"]).expanduser()
+        if not key_path.is_absolute():
+            known["private_key_file"] = str(p.parent / key_path)
+    return known
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for var, key in ENV_VARS.items():
+        if env.get(var):
+            values.setdefault(key, env[var])
+    for key in _FIELD_NAMES:
+        var = "SNOWFLAKE_" + key.upper()
+        if var not in ENV_VARS and env.get(var):
+            values.setdefault(key, env[var])
+    return values

@@ -1,0 +1,49 @@
+"""Defaults and limits, named once. The library, the CLI and the emulator import them."""
+
+from __future__ import annotations
+
+# --- Key-pair JWTs ------------------------------------------------------------------------
+#: Snowflake rejects a key-pair JWT valid for more than an hour after ``iat``; the official
+#: SDKs use 59 minutes, which leaves a minute for clock drift.
+DEFAULT_JWT_LIFETIME_SECS = 3540
+MIN_JWT_LIFETIME_SECS = 30
+MAX_JWT_LIFETIME_SECS = 3600
+#: Refresh a token when it has this many seconds or fewer left. Early enough that a request
+#: signed just before the threshold still arrives with a valid token, so we never provoke the
+#: 401-refresh-retry round trip in the normal course of things.
+DEFAULT_JWT_REFRESH_MARGIN_SECS = 30.0
+#: Minimum RSA key size Snowflake accepts; smaller keys load with a warning.
+MIN_RSA_KEY_BITS = 2048
+
+# --- Scoped (ingest) tokens ---------------------------------------------------------------
+#: When the scoped token is opaque (not a JWT we can read ``exp`` from), assume it lives this
+#: long. Snowflake does not document the TTL; 55 minutes is what working clients assume.
+DEFAULT_SCOPED_TOKEN_TTL_SECS = 55 * 60
+SCOPED_TOKEN_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+# --- Retry policy (the seed's contract) ---------------------------------------------------
+DEFAULT_RETRY_ON_UNAUTHORIZED = True
+DEFAULT_THROTTLE_BACKOFF_SECS = 2.0
+DEFAULT_MAX_THROTTLE_RETRIES = 5
+#: A Retry-After larger than this is treated as this.
+MAX_RETRY_AFTER_SECS = 60.0
+DEFAULT_SERVER_ERROR_RETRIES = 5
+INITIAL_BACKOFF_SECS = 0.5
+MAX_BACKOFF_SECS = 8.0
+DEFAULT_RETRY_DEADLINE_SECS = 120.0
+
+# --- HTTP ---------------------------------------------------------------------------------
+DEFAULT_CONNECT_TIMEOUT_SECS = 10.0
+DEFAULT_REQUEST_TIMEOUT_SECS = 60.0
+
+# --- Channels and batching ----------------------------------------------------------------
+#: Snowflake's current per-request payload limit for the REST append.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: The most a user may configure (older Snowflake docs allow 16 MB requests).
+MAX_REQUEST_BYTES_LIMIT = 16 * 1024 * 1024
+DEFAULT_MAX_CLIENT_LAG_SECS = 1.0
+DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
+DEFAULT_CLOSE_TIMEOUT_SECS = 300.0
+DEFAULT_COMPRESSION = "zstd"
+COMPRESSIONS = ("zstd", "gzip", "none")
+BINARY_FORMATS = ("hex", "base64")

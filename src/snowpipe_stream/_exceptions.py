@@ -1,0 +1,206 @@
+"""Every error the library raises, rooted at :class:`SnowpipeError`.
+
+::
+
+    SnowpipeError
+    ├── ConfigError (ValueError)              a setting is missing or out of range
+    │   └── PrivateKeyError                   the private key cannot be loaded or is not RSA
+    ├── InvalidRowError (ValueError)          a row cannot be sent (NaN, Infinity, ...); nothing was sent
+    │   ├── RowTypeError (TypeError)          not a mapping, a non-str key, an unserializable value
+    │   └── RowTooLargeError                  one row over the request limit (or HTTP 413)
+    ├── APIConnectionError                    no response: connection refused/reset, TLS, DNS
+    │   └── APITimeoutError (TimeoutError)    no response in time
+    ├── APIStatusError                        Snowflake answered with an error status
+    │   ├── BadRequestError                   400
+    │   ├── AuthenticationError               401 (after the one retry with fresh credentials)
+    │   ├── PermissionDeniedError             403
+    │   ├── NotFoundError                     404, or a channel absent from a status answer
+    │   ├── ConflictError                     409
+    │   ├── ThrottledError                    429 (after the configured back-offs)
+    │   └── ServerError                       5xx (after the configured retries)
+    ├── ChannelInvalidatedError               the channel is invalid and could not be recovered
+    └── CommitTimeoutError (TimeoutError)     rows were sent but not committed in time
+
+Errors never carry a private key, passphrase, JWT or scoped token: a status error holds the
+HTTP status, Snowflake's error code and message, and the request id, nothing else of the
+request. :func:`make_status_error` is the only place that maps a status to a class.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChannelInvalidatedError",
+    "CommitTimeoutError",
+    "ConfigError",
+    "ConflictError",
+    "InvalidRowError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PrivateKeyError",
+    "RowTooLargeError",
+    "RowTypeError",
+    "ServerError",
+    "SnowpipeError",
+    "ThrottledError",
+    "make_status_error",
+]
+
+
+class SnowpipeError(Exception):
+    """The root of every error this library raises."""
+
+    #: Whether trying the same thing again later may succeed.
+    retryable: bool = False
+
+
+class ConfigError(SnowpipeError, ValueError):
+    """A configuration value is missing, malformed or out of range.
+
+    The message names the setting and what is accepted.
+    """
+
+
+class PrivateKeyError(ConfigError):
+    """The private key cannot be loaded (wrong passphrase, not RSA, unreadable, ...)."""
+
+
+class InvalidRowError(SnowpipeError, ValueError):
+    """A row cannot be serialized for Snowflake; it was not buffered and nothing was sent."""
+
+
+class RowTypeError(InvalidRowError, TypeError):
+    """A row is not a mapping with str keys, or holds a value of an unsupported type."""
+
+
+class RowTooLargeError(InvalidRowError):
+    """A single row is larger than the request limit, or Snowflake answered 413."""
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.status_code = status_code
+
+
+class APIConnectionError(SnowpipeError):
+    """The request got no response: the connection failed, was reset, or TLS failed."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The request got no response in time."""
+
+
+class APIStatusError(SnowpipeError):
+    """Snowflake answered with an error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        code: Snowflake's error code (``"STALE_CONTINUATION_TOKEN_SEQUENCER"``, ``"390144"``, ...)
+            or None when the body had none.
+        error_message: Snowflake's message (customer data redacted by Snowflake), or None.
+        request_id: the ``requestId`` the client sent, to quote to Snowflake support.
+    """
+
+    def __init__(self, message: str, *, status_code: int, code: str | None = None,
+                 error_message: str | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.error_message = error_message
+        self.request_id = request_id
+
+
+class BadRequestError(APIStatusError):
+    """400: the request or its payload is malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the credentials were rejected, also after one retry with fresh ones."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the role lacks a grant on the database, schema, pipe or table."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the database, schema, pipe or channel does not exist (or is not visible)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the channel is busy or was taken over by another client."""
+
+
+class ThrottledError(APIStatusError):
+    """429: Snowflake kept throttling after the configured back-offs."""
+
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    """5xx: Snowflake failed after the configured retries."""
+
+    retryable = True
+
+
+class ChannelInvalidatedError(SnowpipeError):
+    """The channel is invalid on the server and could not be recovered by reopening it."""
+
+    def __init__(self, message: str, *, channel: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.code = code
+
+
+class CommitTimeoutError(SnowpipeError, TimeoutError):
+    """Rows were sent, but Snowflake did not report them committed within the timeout."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, channel: str, waited_for: str | None = None,
+                 last_committed: str | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.waited_for = waited_for
+        self.last_committed = last_committed
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: ThrottledError,
+}
+
+
+def make_status_error(status_code: int, *, code: str | None, error_message: str | None,
+                      request_id: str | None, what: str) -> SnowpipeError:
+    """Build the typed error for an HTTP error answer to ``what`` (e.g. ``"append to ch1"``)."""
+    detail = f"{what}: HTTP {status_code}"
+    if code:
+        detail += f" {code}"
+    if error_message:
+        detail += f": {error_message}"
+    if request_id:
+        detail += f" (request id {request_id})"
+    if status_code == 413:
+        return RowTooLargeError(detail, status_code=413)
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else APIStatusError
+    return cls(detail, status_code=status_code, code=code, error_message=error_message,
+               request_id=request_id)
