@@ -224,12 +224,14 @@ class ClientConfig:
             )
         boolean("retry_on_unauthorized")
         boolean("allow_insecure_http")
-        for key, allowed in (("compression", C.COMPRESSIONS), ("binary_format", C.BINARY_FORMATS)):
-            value = getattr(self, key)
+        for name, allowed in (("compression", C.COMPRESSIONS), ("binary_format", C.BINARY_FORMATS)):
+            value = getattr(self, name)
             norm = value.strip().lower() if isinstance(value, str) else value
             if norm not in allowed:
-                raise ConfigError(f"{where(key)} must be one of {', '.join(allowed)}; got {value!r}")
-            set_(self, key, norm)
+                raise ConfigError(
+                    f"{where(name)} must be one of {', '.join(allowed)}; got {value!r}"
+                )
+            set_(self, name, norm)
 
         # Credentials.
         if self.jwt_token is not None:
@@ -237,30 +239,40 @@ class ClientConfig:
                 raise ConfigError("give jwt or its alias jwt_token, not both")
             set_(self, "jwt", self.jwt_token)
             set_(self, "jwt_token", None)
-        if self.private_key is not None and self.private_key_file is not None:
+        already_loaded = isinstance(self.private_key, PrivateKey)
+        if (
+            self.private_key is not None
+            and self.private_key_file is not None
+            and not already_loaded
+        ):
             raise ConfigError(
                 "give private_key or private_key_file, not both "
                 f"({where('private_key')}, {where('private_key_file')})"
             )
-        key = self.private_key
-        if isinstance(key, str | bytes | bytearray):
-            raw = key if isinstance(key, str) else bytes(key)
+        given = self.private_key
+        if isinstance(given, str | bytes | bytearray):
+            raw = given if isinstance(given, str) else bytes(given)
             try:
                 loaded = PrivateKey.from_pem(raw, self.private_key_passphrase)
             except PrivateKeyError as exc:
                 raise PrivateKeyError(f"{where('private_key')}: {exc}") from None
             set_(self, "private_key", loaded)
-        elif key is not None and not isinstance(key, PrivateKey):
+        elif given is not None and not isinstance(given, PrivateKey):
             raise ConfigError(
                 f"{where('private_key')} must be PEM text, base64 DER or a PrivateKey, "
-                f"got {type(key).__name__}"
+                f"got {type(given).__name__}"
             )
-        if self.private_key_file is not None:
-            set_(self, "private_key",
-                 PrivateKey.from_file(self.private_key_file, self.private_key_passphrase))
+        if self.private_key_file is not None and not already_loaded:
+            set_(
+                self,
+                "private_key",
+                PrivateKey.from_file(self.private_key_file, self.private_key_passphrase),
+            )
         if self.private_key is not None and self.jwt is not None:
-            _log.warning("both a private key and a JWT are configured; using the private key "
-                         "and ignoring the JWT")
+            _log.warning(
+                "both a private key and a JWT are configured; using the private key "
+                "and ignoring the JWT"
+            )
             set_(self, "jwt", None)
         if self.private_key is None and self.jwt is None:
             raise ConfigError(
@@ -303,10 +315,14 @@ class ClientConfig:
                 f"{name} must look like https://<account>.snowflakecomputing.com, got {self.url!r}"
             )
         if parts.path or parts.query or parts.fragment:
-            raise ConfigError(f"{name} must be a scheme, host and optional port only, "
-                              f"got {self.url!r}")
-        if (parts.scheme == "http" and not _loopback(parts.hostname)
-                and not self.allow_insecure_http):
+            raise ConfigError(
+                f"{name} must be a scheme, host and optional port only, got {self.url!r}"
+            )
+        if (
+            parts.scheme == "http"
+            and not _loopback(parts.hostname)
+            and not self.allow_insecure_http
+        ):
             raise ConfigError(
                 f"{name} uses plain http:// to a remote host ({parts.hostname}); tokens would "
                 "travel unencrypted. Use https://, or set allow_insecure_http=True for a test "
@@ -324,11 +340,11 @@ class ClientConfig:
             return
         remaining = exp - SYSTEM_CLOCK.time()
         if remaining <= 0:
-            _log.warning("the supplied JWT expired %.0f s ago; requests will fail with 401",
-                         -remaining)
+            _log.warning(
+                "the supplied JWT expired %.0f s ago; requests will fail with 401", -remaining
+            )
         elif remaining <= self.jwt_refresh_margin_secs:
-            _log.warning("the supplied JWT expires in %.0f s and cannot be refreshed",
-                         remaining)
+            _log.warning("the supplied JWT expires in %.0f s and cannot be refreshed", remaining)
 
     # --- derived values -------------------------------------------------------------------
 
@@ -362,7 +378,9 @@ class ClientConfig:
     __str__ = __repr__
 
 
-_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ClientConfig) if not f.name.startswith("_"))
+_FIELD_NAMES = frozenset(
+    f.name for f in dataclasses.fields(ClientConfig) if not f.name.startswith("_")
+)
 
 
 def _known_keys() -> str:

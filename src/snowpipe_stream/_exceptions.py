@@ -5,7 +5,7 @@
     SnowpipeError
     ├── ConfigError (ValueError)              a setting is missing or out of range
     │   └── PrivateKeyError                   the private key cannot be loaded or is not RSA
-    ├── InvalidRowError (ValueError)          a row cannot be sent (NaN, Infinity, ...); nothing was sent
+    ├── InvalidRowError (ValueError)          a row cannot be sent (NaN, Infinity, ...)
     │   ├── RowTypeError (TypeError)          not a mapping, a non-str key, an unserializable value
     │   └── RowTooLargeError                  one row over the request limit (or HTTP 413)
     ├── APIConnectionError                    no response: connection refused/reset, TLS, DNS
@@ -80,8 +80,14 @@ class RowTypeError(InvalidRowError, TypeError):
 class RowTooLargeError(InvalidRowError):
     """A single row is larger than the request limit, or Snowflake answered 413."""
 
-    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None,
-                 status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        size: int | None = None,
+        limit: int | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.size = size
         self.limit = limit
@@ -114,8 +120,15 @@ class APIStatusError(SnowpipeError):
         request_id: the ``requestId`` the client sent, to quote to Snowflake support.
     """
 
-    def __init__(self, message: str, *, status_code: int, code: str | None = None,
-                 error_message: str | None = None, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        error_message: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
@@ -169,8 +182,14 @@ class CommitTimeoutError(SnowpipeError, TimeoutError):
 
     retryable = True
 
-    def __init__(self, message: str, *, channel: str, waited_for: str | None = None,
-                 last_committed: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str,
+        waited_for: str | None = None,
+        last_committed: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.channel = channel
         self.waited_for = waited_for
@@ -187,8 +206,14 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def make_status_error(status_code: int, *, code: str | None, error_message: str | None,
-                      request_id: str | None, what: str) -> SnowpipeError:
+def make_status_error(
+    status_code: int,
+    *,
+    code: str | None,
+    error_message: str | None,
+    request_id: str | None,
+    what: str,
+) -> SnowpipeError:
     """Build the typed error for an HTTP error answer to ``what`` (e.g. ``"append to ch1"``)."""
     detail = f"{what}: HTTP {status_code}"
     if code:
@@ -202,5 +227,10 @@ def make_status_error(status_code: int, *, code: str | None, error_message: str 
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:
         cls = ServerError if status_code >= 500 else APIStatusError
-    return cls(detail, status_code=status_code, code=code, error_message=error_message,
-               request_id=request_id)
+    return cls(
+        detail,
+        status_code=status_code,
+        code=code,
+        error_message=error_message,
+        request_id=request_id,
+    )

@@ -15,11 +15,13 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ._constants import MIN_RSA_KEY_BITS
 from ._exceptions import PrivateKeyError
@@ -85,7 +87,10 @@ class PrivateKey:
             pw = None
         if not raw.strip():
             raise PrivateKeyError("the private key is empty; " + _FORMS)
-        return cls(_load(raw, pw))
+        loaded = _load(raw, pw)
+        if not isinstance(loaded, rsa.RSAPrivateKey):
+            raise PrivateKeyError(_not_rsa_message(loaded))
+        return cls(loaded)
 
     @classmethod
     def from_file(
@@ -141,12 +146,14 @@ class PrivateKey:
         """The public key as PEM (``BEGIN PUBLIC KEY``)."""
         return (
             self._key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             .decode("ascii")
         )
 
     def public_key_body(self) -> str:
-        """The public key as one line of base64, the form ``ALTER USER ... RSA_PUBLIC_KEY`` takes."""
+        """The public key as one line of base64, as ``ALTER USER ... RSA_PUBLIC_KEY`` takes it."""
         der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -179,7 +186,10 @@ class PrivateKey:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _load(raw: bytes, pw: bytes | None) -> object:
+_Loader = Callable[[bytes | None], PrivateKeyTypes]
+
+
+def _load(raw: bytes, pw: bytes | None) -> PrivateKeyTypes:
     m = _PEM_BEGIN.search(raw)
     if m is not None:
         label = m.group(1).decode("ascii")
@@ -199,9 +209,8 @@ def _load(raw: bytes, pw: bytes | None) -> object:
     return _try(lambda p: serialization.load_der_private_key(der, p), pw, None)
 
 
-def _try(load: object, pw: bytes | None, encrypted: bool | None) -> object:
+def _try(load: _Loader, pw: bytes | None, encrypted: bool | None) -> PrivateKeyTypes:
     """Run ``load(password)`` and turn cryptography's errors into messages a user can act on."""
-    assert callable(load)
     try:
         return load(pw)
     except TypeError:
@@ -229,9 +238,8 @@ def _try(load: object, pw: bytes | None, encrypted: bool | None) -> object:
         raise PrivateKeyError("the private key is not valid; " + _FORMS) from None
 
 
-def _is_encrypted_der(load: object) -> bool:
+def _is_encrypted_der(load: _Loader) -> bool:
     """True when loading without a password fails because the key is encrypted."""
-    assert callable(load)
     try:
         load(None)
     except TypeError:

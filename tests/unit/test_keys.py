@@ -142,8 +142,9 @@ def test_encrypted_bare_body_with_wrong_passphrase() -> None:
         "   \n",
         "not a key at all!",
         "bm90IGEga2V5IGF0IGFsbA==",  # valid base64, not DER
-        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
-        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----",
     ],
     ids=["empty", "blank", "garbage", "base64-garbage", "truncated-pem", "openssh"],
 )

@@ -1,0 +1,48 @@
+"""Pin the public surface: other issues and users rely on these names."""
+
+from __future__ import annotations
+
+import snowpipe_stream
+
+
+def test_public_names() -> None:
+    expected = {
+        "APIConnectionError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "BadRequestError",
+        "ChannelInvalidatedError",
+        "ClientConfig",
+        "Clock",
+        "CommitTimeoutError",
+        "ConfigError",
+        "ConflictError",
+        "InvalidRowError",
+        "JwtManager",
+        "NotFoundError",
+        "PermissionDeniedError",
+        "PrivateKey",
+        "PrivateKeyError",
+        "RowTooLargeError",
+        "RowTypeError",
+        "ServerError",
+        "SnowpipeError",
+        "SystemClock",
+        "ThrottledError",
+        "TokenState",
+        "__version__",
+    }
+    assert expected <= set(snowpipe_stream.__all__)
+    for name in snowpipe_stream.__all__:
+        assert hasattr(snowpipe_stream, name), name
+
+
+def test_testing_module() -> None:
+    from snowpipe_stream.testing import FakeClock
+
+    clock = FakeClock(start=100.0)
+    clock.advance(5)
+    clock.sleep(2.0)
+    assert clock.time() == 107.0 and clock.monotonic() == 7.0
+    assert clock.sleeps == [2.0]
