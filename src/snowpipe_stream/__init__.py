@@ -5,6 +5,8 @@ refreshes them before they expire, exchanges them for scoped ingest tokens, and 
 401 and 429 answers without bothering the caller.
 """
 
+from ._channel import AsyncChannel, Channel
+from ._client import AsyncClient, Client
 from ._clock import Clock, SystemClock
 from ._config import ClientConfig
 from ._exceptions import (
@@ -28,6 +30,7 @@ from ._exceptions import (
     ThrottledError,
 )
 from ._keys import PrivateKey
+from ._protocol import ChannelStatus
 from ._tokens import JwtManager, TokenState
 from ._version import __version__
 
@@ -35,9 +38,14 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncChannel",
+    "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "Channel",
     "ChannelInvalidatedError",
+    "ChannelStatus",
+    "Client",
     "ClientConfig",
     "Clock",
     "CommitTimeoutError",

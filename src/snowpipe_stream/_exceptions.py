@@ -171,10 +171,15 @@ class ServerError(APIStatusError):
 class ChannelInvalidatedError(SnowpipeError):
     """The channel is invalid on the server and could not be recovered by reopening it."""
 
-    def __init__(self, message: str, *, channel: str, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, channel: str, code: str | None = None, recoverable: bool = False
+    ) -> None:
         super().__init__(message)
         self.channel = channel
         self.code = code
+        #: Internal: raised by one request for the channel to reopen and replay; a
+        #: ChannelInvalidatedError that reaches the caller has ``recoverable`` False.
+        self.recoverable = recoverable
 
 
 class CommitTimeoutError(SnowpipeError, TimeoutError):

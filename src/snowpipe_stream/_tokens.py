@@ -277,3 +277,38 @@ def _check_number(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a number of seconds (got {type(value).__name__})")
     if value != value:  # NaN
         raise ConfigError(f"{name} must be a number of seconds (got NaN)")
+
+
+class ScopedTokenCache:
+    """The scoped ingest token: state only; the shells fetch it (single-flight) when stale."""
+
+    def __init__(self, refresh_margin_secs: float) -> None:
+        self._margin = refresh_margin_secs
+        # (token, expires_at, the margin that applies to this token)
+        self._cached: tuple[str, float, float] | None = None
+        self._lock = threading.Lock()
+
+    def fresh(self, now: float) -> str | None:
+        """The cached token when it has more than its margin left, else None."""
+        cached = self._cached
+        if cached is not None and cached[1] - now > cached[2]:
+            return cached[0]
+        return None
+
+    @property
+    def expires_at(self) -> float | None:
+        cached = self._cached
+        return cached[1] if cached is not None else None
+
+    def set(self, token: str, expires_at: float, now: float) -> None:
+        # A token that lives shorter than twice the margin would be refreshed on every call:
+        # for it, refresh at half its life instead.
+        margin = min(self._margin, max((expires_at - now) / 2, 0.0))
+        self._cached = (token, expires_at, margin)
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget the token (when ``token`` is given, only if it is still the cached one)."""
+        with self._lock:
+            cached = self._cached
+            if cached is not None and (token is None or cached[0] == token):
+                self._cached = None

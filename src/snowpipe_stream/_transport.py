@@ -1,0 +1,461 @@
+"""Sending requests: the retrying request flow (pure) and the two drivers that run flows.
+
+Logic that needs I/O is written once, as a generator of *effects*: :class:`Send` (one HTTP
+attempt; the driver attaches the credential), :class:`Sleep`, and :class:`Call` (a whole
+retrying request, run by :func:`request_flow`). :class:`SyncDriver` and :class:`AsyncDriver`
+run such generators over ``httpx.Client`` / ``httpx.AsyncClient``; they are the only code that
+sends or sleeps, and they mirror each other line for line. The channel's recovery logic, the
+commit wait and the token exchange are flows too, so sync and async share every decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import httpx
+
+from ._clock import Clock
+from ._config import ClientConfig
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ChannelInvalidatedError,
+    SnowpipeError,
+    make_status_error,
+)
+from ._jwt import normalize_account, normalize_user
+from ._protocol import (
+    Op,
+    build_user_agent,
+    hostname_op,
+    parse_error_body,
+    parse_hostname,
+    parse_scoped_token,
+    token_op,
+)
+from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
+from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache, SuppliedJwt
+
+__all__ = ["AsyncDriver", "Call", "Core", "Send", "Sleep", "Stats", "SyncDriver"]
+
+_log = logging.getLogger("snowpipe_stream.transport")
+_auth_log = logging.getLogger("snowpipe_stream.auth")
+
+T = TypeVar("T")
+
+
+# --- effects -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """One HTTP attempt of ``op``; answers the ``httpx.Response`` whatever its status."""
+
+    op: Op
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """A whole call with retries; answers a 2xx ``httpx.Response`` or raises a typed error."""
+
+    op: Op
+
+
+Effect = Send | Sleep | Call
+Flow = Generator[Effect, Any, T]
+
+
+# --- shared state --------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """Counters of one client, for tests, the CLI and the demo."""
+
+    jwt_mints: int = 0
+    scoped_exchanges: int = 0
+    retries_401: int = 0
+    retries_429: int = 0
+    retries_5xx: int = 0
+    reopens: int = 0
+    requests: int = 0
+    rows_appended: int = 0
+    bytes_sent: int = 0
+    bytes_on_wire: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Core:
+    """What every request of one client shares: config, credentials, policy, stats, clock."""
+
+    def __init__(self, config: ClientConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.random = random.Random()
+        self.policy = RetryPolicy(
+            retry_on_unauthorized=config.retry_on_unauthorized,
+            throttle_backoff_secs=config.throttle_backoff_secs,
+            max_throttle_retries=config.max_throttle_retries,
+            max_server_retries=config.max_server_retries,
+            deadline_secs=config.retry_deadline_secs,
+        )
+        key = config.key
+        self.jwt: CredentialProvider
+        if key is not None:
+            assert config.account is not None and config.user is not None
+            self.jwt = JwtManager(
+                config.account,
+                config.user,
+                key,
+                config.jwt_exp_secs,
+                config.jwt_refresh_margin_secs,
+                clock,
+                role=config.role,
+            )
+        else:
+            assert config.jwt is not None
+            self.jwt = SuppliedJwt(config.jwt)
+        self.scoped = ScopedTokenCache(config.jwt_refresh_margin_secs)
+        self.stats = Stats()
+        self.control_url = config.control_url
+        self.ingest_host: str | None = None
+        self.ingest_url: str | None = None
+        self.headers = {
+            "Accept": "application/json",
+            "User-Agent": build_user_agent(config.app_name),
+        }
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            self.config.request_timeout_secs, connect=self.config.connect_timeout_secs
+        )
+
+    def snapshot_stats(self) -> Stats:
+        snap = Stats(**self.stats.as_dict())
+        snap.jwt_mints = self.jwt.mint_count
+        return snap
+
+    # --- credentials --------------------------------------------------------------------
+
+    def build_request(
+        self, client: httpx.Client | httpx.AsyncClient, op: Op, token: str
+    ) -> httpx.Request:
+        headers = {**self.headers, **op.headers, "Authorization": f"Bearer {token}"}
+        if op.host == "control":
+            base = self.control_url
+            headers["X-Snowflake-Authorization-Token-Type"] = "KEYPAIR_JWT"
+        else:
+            assert self.ingest_url is not None
+            base = self.ingest_url
+        return client.build_request(
+            op.method, base + op.path, params=op.params, content=op.content, headers=headers
+        )
+
+    def exchange_flow(self) -> Flow[str]:
+        """Discover the ingest host (once) and exchange the JWT for a scoped token."""
+        if self.ingest_url is None:
+            resp = yield Call(hostname_op())
+            self.ingest_host, self.ingest_url = parse_hostname(resp.content, self.control_url)
+            _log.info("ingest host is %s", self.ingest_host)
+        assert self.ingest_host is not None
+        resp = yield Call(token_op(self.ingest_host))
+        now = self.clock.time()
+        token, expires_at = parse_scoped_token(resp.content, now)
+        self.scoped.set(token, expires_at, now)
+        self.stats.add(scoped_exchanges=1)
+        _auth_log.info(
+            "scoped token exchanged (%d chars, expires in %.0f s)", len(token), expires_at - now
+        )
+        return token
+
+    # --- the retrying request -----------------------------------------------------------
+
+    def request_flow(self, op: Op) -> Flow[httpx.Response]:
+        """One logical call: send, classify, retry per the policy; raise a typed error."""
+        attempts = Attempts(started=self.clock.monotonic())
+        while True:
+            resp: httpx.Response | None = None
+            try:
+                resp = yield Send(op)
+                outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
+            except httpx.TransportError as exc:
+                outcome = Outcome(op.kind, failure=_failure_kind(exc))
+                failure: httpx.TransportError | None = exc
+            else:
+                failure = None
+            decision = decide(
+                self.policy,
+                attempts,
+                outcome,
+                now_wall=self.clock.time(),
+                now_mono=self.clock.monotonic(),
+                jitter=self.random.random(),
+            )
+            if decision.action is Action.DONE:
+                assert resp is not None
+                return resp
+            if decision.action is Action.RETRY:
+                assert decision.attempts is not None
+                attempts = decision.attempts
+                self._log_retry(op, outcome, decision.delay, attempts)
+                if decision.refresh and resp is not None:
+                    self._invalidate(op, resp)
+                if decision.delay > 0:
+                    yield Sleep(decision.delay)
+                continue
+            raise self._error(
+                op, resp, outcome, decision.action, decision.reason, attempts, failure
+            )
+
+    def _log_retry(self, op: Op, outcome: Outcome, delay: float, attempts: Attempts) -> None:
+        if outcome.status == 401:
+            self.stats.add(retries_401=1)
+            _log.warning("received 401 from %s; refreshing credentials and retrying", op.what)
+        elif outcome.status == 429:
+            self.stats.add(retries_429=1)
+            _log.warning(
+                "received 429 from %s; backing off %.1f s (attempt %d of %d)",
+                op.what,
+                delay,
+                attempts.throttle,
+                self.policy.max_throttle_retries,
+            )
+        else:
+            self.stats.add(retries_5xx=1)
+            _log.warning(
+                "%s from %s; retrying in %.2f s (attempt %d of %d)",
+                outcome.failure or f"received {outcome.status}",
+                op.what,
+                delay,
+                attempts.server,
+                self.policy.max_server_retries,
+            )
+
+    def _invalidate(self, op: Op, resp: httpx.Response) -> None:
+        auth = resp.request.headers.get("Authorization", "")
+        used = auth[7:] if auth.startswith("Bearer ") else None
+        if op.host == "control":
+            self.jwt.invalidate(used)
+        else:
+            self.scoped.invalidate(used)
+
+    def _error(
+        self,
+        op: Op,
+        resp: httpx.Response | None,
+        outcome: Outcome,
+        action: Action,
+        reason: str,
+        attempts: Attempts,
+        failure: httpx.TransportError | None,
+    ) -> SnowpipeError:
+        if failure is not None:
+            cls = APITimeoutError if outcome.failure == "timeout" else APIConnectionError
+            return cls(
+                f"{op.what}: {reason}: {type(failure).__name__}"
+                f"{' (' + str(failure) + ')' if str(failure) else ''}",
+                method=op.method,
+                url=op.path,
+            )
+        assert resp is not None
+        code, message = parse_error_body(resp.content)
+        if action is Action.REOPEN:
+            return ChannelInvalidatedError(
+                f"{op.what}: HTTP {resp.status_code} {code or ''}: the channel must be reopened",
+                channel=op.channel or "",
+                code=code,
+                recoverable=True,
+            )
+        err = make_status_error(
+            resp.status_code,
+            code=code,
+            error_message=message,
+            request_id=op.request_id,
+            what=op.what,
+        )
+        if isinstance(err, AuthenticationError):
+            err.args = (f"{err.args[0]}. {self._auth_hint(op)}",)
+        return err
+
+    def _auth_hint(self, op: Op) -> str:
+        if not self.jwt.can_refresh:
+            return (
+                "The JWT was supplied by you and cannot be refreshed: supply the private key "
+                "instead (private_key_file=... or SNOWFLAKE_PRIVATE_KEY_PATH)"
+            )
+        if op.host == "ingest":
+            return "The scoped token was rejected also after a fresh token exchange"
+        jm = self.jwt
+        assert isinstance(jm, JwtManager)
+        return (
+            f"Check that the key with fingerprint {jm.fingerprint} is registered on user "
+            f"{normalize_user(self.config.user or '')} of account "
+            f"{normalize_account(self.config.account or '')} (DESC USER shows "
+            "RSA_PUBLIC_KEY_FP), and that this machine's clock is right"
+        )
+
+
+def _outcome(op: Op, resp: httpx.Response, can_refresh: bool) -> Outcome:
+    status = resp.status_code
+    if 200 <= status < 300:
+        return Outcome(op.kind, status=status)
+    code, _ = parse_error_body(resp.content)
+    return Outcome(
+        op.kind,
+        status=status,
+        code=code,
+        retry_after=resp.headers.get("Retry-After"),
+        can_refresh=can_refresh,
+    )
+
+
+def _failure_kind(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    return "network"
+
+
+# --- drivers -------------------------------------------------------------------------------
+
+
+class SyncDriver:
+    """Runs flows over ``httpx.Client``: the only sync code that sends or sleeps."""
+
+    def __init__(self, core: Core, transport: httpx.BaseTransport | None = None) -> None:
+        self.core = core
+        self.http = httpx.Client(transport=transport, timeout=core.timeout)
+        self._lock = threading.Lock()
+        self._exchange: threading.Event | None = None
+
+    def run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value = error = None
+            try:
+                if isinstance(effect, Send):
+                    value = self._send(effect.op)
+                elif isinstance(effect, Call):
+                    value = self.run(self.core.request_flow(effect.op))
+                else:
+                    self.core.clock.sleep(effect.seconds)
+            except Exception as exc:
+                error = exc
+
+    def _send(self, op: Op) -> httpx.Response:
+        token = self.core.jwt.get_token() if op.host == "control" else self._scoped_token()
+        request = self.core.build_request(self.http, op, token)
+        self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
+        return self.http.send(request)
+
+    def _scoped_token(self) -> str:
+        """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
+        core = self.core
+        while True:
+            token = core.scoped.fresh(core.clock.time())
+            if token is not None:
+                return token
+            with self._lock:
+                token = core.scoped.fresh(core.clock.time())
+                if token is not None:
+                    return token
+                waiting = self._exchange
+                if waiting is None:
+                    self._exchange = done = threading.Event()
+            if waiting is not None:
+                waiting.wait(core.config.request_timeout_secs * 3)
+                continue
+            try:
+                return self.run(core.exchange_flow())
+            finally:
+                with self._lock:
+                    self._exchange = None
+                done.set()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncDriver:
+    """Runs flows over ``httpx.AsyncClient``: mirrors :class:`SyncDriver`."""
+
+    def __init__(self, core: Core, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.core = core
+        self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
+        self._exchange: asyncio.Future[None] | None = None
+
+    async def run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value = error = None
+            try:
+                if isinstance(effect, Send):
+                    value = await self._send(effect.op)
+                elif isinstance(effect, Call):
+                    value = await self.run(self.core.request_flow(effect.op))
+                else:
+                    await self.core.clock.asleep(effect.seconds)
+            except Exception as exc:
+                error = exc
+
+    async def _send(self, op: Op) -> httpx.Response:
+        token = self.core.jwt.get_token() if op.host == "control" else await self._scoped_token()
+        request = self.core.build_request(self.http, op, token)
+        self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
+        return await self.http.send(request)
+
+    async def _scoped_token(self) -> str:
+        core = self.core
+        while True:
+            token = core.scoped.fresh(core.clock.time())
+            if token is not None:
+                return token
+            waiting = self._exchange
+            if waiting is not None:
+                # Another task is exchanging; wait for it (its failure is its own to report).
+                await asyncio.wait([waiting])
+                continue
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._exchange = done
+            try:
+                return await self.run(core.exchange_flow())
+            finally:
+                self._exchange = None
+                done.set_result(None)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
