@@ -266,7 +266,11 @@ class ChannelCore:
         done = committed_prefix(self.ready, committed)
         done_rows = 0
         for _ in range(done):
-            done_rows += self.ready.popleft().rows
+            batch = self.ready.popleft()
+            done_rows += batch.rows
+            if not batch.sent:  # committed although its answer was lost
+                batch.sent = True
+                self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
         self.continuation, self.session, self.status = token, None, status
         self.committed = committed
         self.needs_reopen = False
@@ -338,6 +342,8 @@ class ChannelCore:
         next_warning = start + WAIT_WARNING_EVERY_SECS
         delay = POLL_INITIAL_SECS
         self.cut()
+        if target is None and not (self.ready or self.inflight or self.needs_reopen):
+            return self.committed
         while True:
             yield from self.send_flow()
             status = yield from self.poll_flow()

@@ -247,7 +247,7 @@ class Core:
             self.stats.add(retries_5xx=1)
             _log.warning(
                 "%s from %s; retrying in %.2f s (attempt %d of %d)",
-                outcome.failure or f"received {outcome.status}",
+                _FAILURE_WORDS.get(outcome.failure or "", f"received {outcome.status}"),
                 op.what,
                 delay,
                 attempts.server,
@@ -330,6 +330,13 @@ def _outcome(op: Op, resp: httpx.Response, can_refresh: bool) -> Outcome:
         retry_after=resp.headers.get("Retry-After"),
         can_refresh=can_refresh,
     )
+
+
+_FAILURE_WORDS = {
+    "connect": "connection failed",
+    "timeout": "timed out",
+    "network": "network error",
+}
 
 
 def _failure_kind(exc: httpx.TransportError) -> str:

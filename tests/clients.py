@@ -1,0 +1,48 @@
+"""Run one async-written scenario against both the sync Client and the AsyncClient."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from snowpipe_stream import AsyncClient, Channel, Client
+
+
+class AsyncView:
+    """Presents a sync Client or Channel with coroutine methods, as the async API has them."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if isinstance(result, tuple) and result and isinstance(result[0], Channel):
+                return (AsyncView(result[0]), *result[1:])
+            return result
+
+        return call
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    mode: str, *args: Any, transport: Any = None, async_transport: Any = None, **kwargs: Any
+) -> AsyncIterator[Any]:
+    """``async with open_client("sync"|"async", "app", "DB", "S", "P", ...) as client``."""
+    if mode == "sync":
+        client = Client(*args, transport=transport, **kwargs)
+        try:
+            yield AsyncView(client)
+        finally:
+            client.close()
+    else:
+        aclient = AsyncClient(*args, transport=async_transport, **kwargs)
+        try:
+            yield aclient
+        finally:
+            await aclient.aclose()

@@ -1,0 +1,423 @@
+"""Channels over MockTransport: headers, batching, offset tokens, commits, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+import zstandard
+
+from snowpipe_stream import (
+    ChannelInvalidatedError,
+    ClientConfig,
+    CommitTimeoutError,
+    ConflictError,
+    InvalidRowError,
+    NotFoundError,
+    PrivateKey,
+    RowTooLargeError,
+    RowTypeError,
+)
+from snowpipe_stream.testing import FakeClock
+from tests.clients import open_client
+from tests.fakes import CONTROL, FakeSnowflake, Scripted
+
+pytestmark = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+def run(
+    mode: str, fake: FakeSnowflake, clock: FakeClock, key: PrivateKey, scenario: Any, **cfg: Any
+) -> Any:
+    async def main() -> Any:
+        config = ClientConfig.from_sources(
+            env={},
+            **{
+                "account": "myorg-acct",
+                "user": "svc",
+                "url": CONTROL,
+                "private_key": key,
+                "max_client_lag": 0,
+                **cfg,
+            },
+        )
+        async with open_client(
+            mode,
+            "app",
+            "DB",
+            "SCHEMA",
+            "PIPE",
+            config=config,
+            clock=clock,
+            transport=fake.mock(),
+            async_transport=fake.async_mock(),
+        ) as c:
+            return await scenario(c)
+
+    return asyncio.run(main())
+
+
+def test_request_sequence_and_headers(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("my ch/1")
+        for i in range(3):
+            await channel.append_row({"id": i}, offset_token=str(i + 1))
+            await channel.flush()
+        assert await channel.wait_for_commit("3", timeout=5) == "3"
+        await channel.close()
+        await client.drop_channel("my ch/1")
+
+    run(mode, fake, clock, rsa_key, scenario)
+    seq = [(r.method, r.url.host, r.url.raw_path.decode().split("?")[0]) for r in fake.requests]
+    ingest = "myorg-acct.ingest.example.com"  # "_" became "-"
+    base = "/v2/streaming/databases/DB/schemas/SCHEMA/pipes/PIPE"
+    rows = "/v2/streaming/data/databases/DB/schemas/SCHEMA/pipes/PIPE/channels/my%20ch%2F1/rows"
+    assert seq == [
+        ("GET", "myorg-acct.snowflakecomputing.com", "/v2/streaming/hostname"),
+        ("POST", "myorg-acct.snowflakecomputing.com", "/oauth/token"),
+        ("PUT", ingest, f"{base}/channels/my%20ch%2F1"),
+        ("POST", ingest, rows),
+        ("POST", ingest, rows),
+        ("POST", ingest, rows),
+        ("POST", ingest, f"{base}:bulk-channel-status"),
+        ("DELETE", ingest, f"{base}/channels/my%20ch%2F1"),
+    ]
+    for r in fake.requests:
+        assert r.headers["Accept"] == "application/json"
+        assert r.headers["User-Agent"].startswith("snowpipe-stream/")
+        assert " PYTHON/" in r.headers["User-Agent"]
+        control = r.url.host.endswith("snowflakecomputing.com")
+        assert (r.headers.get("X-Snowflake-Authorization-Token-Type") == "KEYPAIR_JWT") == control
+    token_req = fake.calls("token")[0]
+    assert token_req.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert token_req.content == (
+        b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+        b"&scope=myorg-acct.ingest.example.com"
+    )
+    appends = fake.calls("append")
+    first = appends[0]
+    assert first.headers["Content-Type"] == "application/x-ndjson"
+    assert first.headers["Content-Encoding"] == "zstd"
+    raw = zstandard.ZstdDecompressor().decompress(first.content)
+    assert raw == b'{"id":0}\n'
+    assert first.headers["x-snowflake-uncompressed-content-length"] == str(len(raw))
+    assert "x-snowflake-session" not in first.headers
+    assert appends[1].headers["x-snowflake-session"] == "session-my ch/1"  # echoed
+    params = first.url.params
+    assert params["startOffsetToken"] == params["endOffsetToken"] == "1"
+    assert len(params["requestId"]) == 36
+    assert fake.calls("open")[0].content == b"{}"
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_other_compressions(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, compression: str
+) -> None:
+    import gzip
+
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": "x"})
+        await channel.flush()
+
+    run(mode, fake, clock, rsa_key, scenario, compression=compression)
+    req = fake.calls("append")[0]
+    if compression == "gzip":
+        assert req.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(req.content) == b'{"a":"x"}\n'
+    else:
+        assert "Content-Encoding" not in req.headers
+        assert "x-snowflake-uncompressed-content-length" not in req.headers
+        assert req.content == b'{"a":"x"}\n'
+
+
+def test_retries_reuse_the_request_id(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake(commit_on_append=True).then("append", Scripted(503), Scripted(429))
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": 1})
+        await channel.flush()
+        await channel.append_row({"a": 2})
+        await channel.flush()
+
+    run(mode, fake, clock, rsa_key, scenario)
+    ids = [r.url.params["requestId"] for r in fake.calls("append")]
+    assert len(ids) == 4 and ids[0] == ids[1] == ids[2] != ids[3]
+
+
+def test_auto_offset_tokens_continue_after_the_committed_one(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+    fake.committed["ch"] = "41"
+    fake.sequencer["ch"] = 1
+
+    async def scenario(client: Any) -> None:
+        channel, status = await client.open_channel("ch")
+        assert status.last_committed_offset_token == "41"
+        await channel.append_rows([{"a": 1}, {"a": 2}])
+        await channel.flush()
+        await channel.append_row({"a": 3})
+        assert await channel.wait_for_commit("43", timeout=5) == "43"
+
+    run(mode, fake, clock, rsa_key, scenario)
+    tokens = [r.url.params["endOffsetToken"] for r in fake.calls("append")]
+    assert tokens == ["42", "43"]
+
+
+def test_batches_respect_the_request_limit_and_keep_order(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+    rows = [{"i": i, "pad": "x" * 100} for i in range(200)]
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows(rows[:150], start_offset_token="1", end_offset_token="150")
+        for i in range(150, 200):
+            await channel.append_row(rows[i], offset_token=str(i + 1))
+        await channel.wait_for_commit("200", timeout=5)
+
+    run(mode, fake, clock, rsa_key, scenario, max_request_bytes=4096)
+    appends = fake.calls("append")
+    assert len(appends) > 5
+    for req in appends:
+        assert int(req.headers["x-snowflake-uncompressed-content-length"]) <= 4096
+    assert fake.rows["ch"] == rows
+    # Interpolated integer tokens: every batch ends on its last row's own token.
+    ends = [int(r.url.params["endOffsetToken"]) for r in appends]
+    assert ends == sorted(ends) and ends[-1] == 200
+
+
+def test_bad_rows_raise_before_sending_and_keep_the_buffer(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"ok": 1}, offset_token="1")
+        with pytest.raises(InvalidRowError, match="column 'x' is nan"):
+            await channel.append_row({"x": float("nan")}, offset_token="2")
+        with pytest.raises(RowTypeError, match="key of type int"):
+            await channel.append_row({1: "a"}, offset_token="2")
+        with pytest.raises(RowTypeError, match="a row must be a mapping"):
+            await channel.append_row(["not", "a", "row"], offset_token="2")
+        with pytest.raises(RowTypeError, match="row 1 column 'o' has unsupported type object"):
+            await channel.append_rows([{"fine": 1}, {"o": object()}])
+        with pytest.raises(RowTooLargeError, match="over the 2048-byte request limit"):
+            await channel.append_row({"big": "x" * 5000}, offset_token="2")
+        assert fake.calls("append") == []
+        await channel.append_row({"ok": 2}, offset_token="2")
+        await channel.wait_for_commit("2", timeout=5)
+
+    run(mode, fake, clock, rsa_key, scenario, max_request_bytes=2048, max_inflight_bytes=4096)
+    assert fake.rows["ch"] == [{"ok": 1}, {"ok": 2}]
+
+
+def test_wait_for_commit_compares_numerically_and_accepts_a_predicate(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows(
+            [{"a": i} for i in range(10)], start_offset_token="1", end_offset_token="10"
+        )
+        # "10" >= "9" numerically, though not as strings.
+        assert await channel.wait_for_commit("9", timeout=5) == "10"
+        assert await channel.wait_for_commit(lambda t: t == "10", timeout=5) == "10"
+        assert await channel.get_latest_committed_offset_token() == "10"
+
+    run(mode, fake, clock, rsa_key, scenario)
+
+
+def test_commit_timeout(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": 1}, offset_token="1")
+        with pytest.raises(CommitTimeoutError, match="not committed within 10 s") as info:
+            await channel.wait_for_commit("1", timeout=10)
+        assert info.value.channel == "ch" and info.value.waited_for == "1"
+        fake.commit_all()
+        await channel.close()
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert 9.9 <= sum(clock.sleeps) <= 10.1  # polled with back-off up to the timeout
+
+
+def test_slow_close_warns_every_minute(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": 1})
+        with pytest.raises(CommitTimeoutError):
+            await channel.close(timeout=150)
+        fake.commit_all()
+
+    run(mode, fake, clock, rsa_key, scenario)
+    slow = [r for r in caplog.records if "still waiting" in r.getMessage()]
+    assert len(slow) == 2 and all(r.levelno == logging.WARNING for r in slow)
+
+
+def test_stale_continuation_token_recovers_without_loss_or_duplicates(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"n": 1}, offset_token="1")
+        await channel.flush()
+        fake.commit_all()  # row 1 committed
+        await channel.append_row({"n": 2}, offset_token="2")
+        await channel.flush()  # accepted, not committed
+        fake.sequencer["ch"] += 1  # another client reopened the channel: our token is stale
+        fake.pending["ch"].clear()  # ... and the server dropped the uncommitted row 2
+        await channel.append_row({"n": 3}, offset_token="3")
+        await channel.flush()
+        fake.commit_all()
+        await channel.wait_for_commit("3", timeout=5)
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert fake.rows["ch"] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert any("recovered" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+
+
+@pytest.mark.parametrize("action", ["lost", "drop"])
+def test_unknown_append_outcome_recovers_exactly_once(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, action: str
+) -> None:
+    # "lost": the server accepted and committed the batch, but the answer never arrived;
+    # "drop": the connection failed before the server saw it.
+    fake = FakeSnowflake().then("append", Scripted(0, action=action))
+
+    async def scenario(client: Any) -> Any:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows(
+            [{"n": i} for i in range(1, 4)], start_offset_token="1", end_offset_token="3"
+        )
+        await channel.flush()
+        await channel.append_rows(
+            [{"n": i} for i in range(4, 7)], start_offset_token="4", end_offset_token="6"
+        )
+        await channel.wait_for_commit("6", timeout=5)
+        return client.stats
+
+    stats = run(mode, fake, clock, rsa_key, scenario)
+    assert fake.rows["ch"] == [{"n": i} for i in range(1, 7)]
+    assert stats.rows_appended == 6
+
+
+def test_invalid_status_triggers_recovery(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"n": 1}, offset_token="1")
+        await channel.flush()
+        fake.status_code["ch"] = "ERR_CHANNEL_MUST_BE_REOPENED"
+        fake.pending["ch"].clear()  # the server lost the uncommitted row
+        original = fake._serve
+
+        def healed(kind: str, request: Any) -> Any:
+            if kind == "open":
+                fake.status_code["ch"] = "SUCCESS"
+            response = original(kind, request)
+            if kind == "append":
+                fake.commit_all()
+            return response
+
+        fake._serve = healed  # type: ignore[method-assign]
+        await channel.wait_for_commit("1", timeout=5)
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert fake.rows["ch"] == [{"n": 1}]
+
+
+def test_open_with_invalid_status_or_conflict(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+    fake.status_code["bad"] = "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
+    fake.then("open", Scripted(409, {"code": "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"}))
+
+    async def scenario(client: Any) -> None:
+        with pytest.raises(ConflictError, match="ERR_CHANNEL_HAS_UNCOMMITTED_DATA"):
+            await client.open_channel("busy")
+        with pytest.raises(ChannelInvalidatedError, match="ERR_TABLE_DOES_NOT_EXIST"):
+            await client.open_channel("bad")
+
+    run(mode, fake, clock, rsa_key, scenario)
+
+
+def test_open_in_progress_409_is_retried(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake().then("open", Scripted(409, {"code": "ERR_OPEN_CHANNEL_IN_PROGRESS"}))
+
+    async def scenario(client: Any) -> None:
+        await client.open_channel("ch")
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert len(fake.calls("open")) == 2
+
+
+def test_unknown_channel_status_is_not_found(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        await client.open_channel("ch")
+        with pytest.raises(NotFoundError, match="'nope' does not exist"):
+            await client.get_channel_statuses(["ch", "nope"])
+
+    run(mode, fake, clock, rsa_key, scenario)
+
+
+def test_closed_channel_refuses_rows(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.close()
+        with pytest.raises(ChannelInvalidatedError, match="is closed"):
+            await channel.append_row({"a": 1})
+        new, _ = await client.open_channel("ch")
+        old = new
+        newer, _ = await client.open_channel("ch")
+        with pytest.raises(ChannelInvalidatedError, match="opened again"):
+            await old.append_row({"a": 1})
+        await newer.append_row({"a": 2})
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert fake.rows["ch"] == [{"a": 2}]
+
+
+def test_stats(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    fake = FakeSnowflake().then("append", Scripted(401), Scripted(429))
+
+    async def scenario(client: Any) -> Any:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows([{"a": 1}, {"a": 2}])
+        await channel.wait_for_commit("1", timeout=5)
+        return client.stats
+
+    stats = run(mode, fake, clock, rsa_key, scenario, compression="none")
+    assert stats.jwt_mints == 1
+    assert stats.scoped_exchanges == 2
+    assert (stats.retries_401, stats.retries_429, stats.retries_5xx) == (1, 1, 0)
+    assert stats.rows_appended == 2
+    assert stats.bytes_sent == len(b'{"a":1}\n{"a":2}\n')
+    assert stats.requests == len(fake.requests)
