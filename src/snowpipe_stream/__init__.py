@@ -28,6 +28,7 @@ from ._exceptions import (
     ServerError,
     SnowpipeError,
     ThrottledError,
+    UnexpectedResponseError,
 )
 from ._keys import PrivateKey
 from ._protocol import ChannelStatus
@@ -64,5 +65,6 @@ __all__ = [
     "SystemClock",
     "ThrottledError",
     "TokenState",
+    "UnexpectedResponseError",
     "__version__",
 ]

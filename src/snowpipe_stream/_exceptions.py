@@ -17,7 +17,8 @@
     │   ├── NotFoundError                     404, or a channel absent from a status answer
     │   ├── ConflictError                     409
     │   ├── ThrottledError                    429 (after the configured back-offs)
-    │   └── ServerError                       5xx (after the configured retries)
+    │   ├── ServerError                       5xx (after the configured retries)
+    │   └── UnexpectedResponseError           a 2xx answer the client cannot read
     ├── ChannelInvalidatedError               the channel is invalid and could not be recovered
     └── CommitTimeoutError (TimeoutError)     rows were sent but not committed in time
 
@@ -47,6 +48,7 @@ __all__ = [
     "ServerError",
     "SnowpipeError",
     "ThrottledError",
+    "UnexpectedResponseError",
     "make_status_error",
 ]
 
@@ -166,6 +168,10 @@ class ServerError(APIStatusError):
     """5xx: Snowflake failed after the configured retries."""
 
     retryable = True
+
+
+class UnexpectedResponseError(APIStatusError):
+    """Snowflake answered with success, but the body is not what the protocol says."""
 
 
 class ChannelInvalidatedError(SnowpipeError):

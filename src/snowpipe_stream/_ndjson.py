@@ -10,6 +10,7 @@ encodes whole batches at once (``encode_lines``), far faster than a per-row loop
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 import uuid
 from base64 import b64encode
@@ -65,7 +66,9 @@ def _value(value: Any, binary_format: str, where: str, depth: int) -> tuple[bool
         if not value.is_finite():
             raise InvalidRowError(f"{where} is Decimal({str(value)!r}); send a finite number")
         return False, value
-    # Subclasses (IntEnum, StrEnum, pandas' Timestamp, ...): as their base type.
+    if isinstance(value, enum.Enum):
+        return True, _value(value.value, binary_format, where, depth)[1]
+    # Subclasses (of str, int, list, ...): as their base type.
     for base in _BASES:
         if isinstance(value, base):
             return True, _value(base(value), binary_format, where, depth)[1]

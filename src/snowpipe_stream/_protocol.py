@@ -22,7 +22,7 @@ import msgspec
 import zstandard
 
 from ._constants import DEFAULT_SCOPED_TOKEN_TTL_SECS, SCOPED_TOKEN_GRANT_TYPE
-from ._exceptions import APIStatusError, NotFoundError
+from ._exceptions import NotFoundError, UnexpectedResponseError
 from ._jwt import claim_seconds, read_claims_unverified
 from ._version import __version__
 
@@ -251,12 +251,12 @@ def parse_hostname(body: bytes, control_url: str) -> tuple[str, str]:
     else:
         raw = body.decode("utf-8", "replace")
     if not isinstance(raw, str) or not raw.strip():
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             "discover the ingest host: the answer holds no hostname", status_code=200
         )
     host = raw.strip().replace("_", "-").lower()
     if "://" in host or "/" in host or any(c.isspace() for c in host):
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             f"discover the ingest host: expected a bare host name, got {host[:80]!r}",
             status_code=200,
         )
@@ -278,7 +278,7 @@ def parse_scoped_token(body: bytes, now: float) -> tuple[str, float]:
     else:
         raw = body.decode("utf-8", "replace")
     if not isinstance(raw, str) or not raw.strip():
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             "exchange the JWT for a scoped token: the answer holds no token", status_code=200
         )
     token = raw.strip()
@@ -406,11 +406,11 @@ def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         doc = _json_decode(body)
     except msgspec.DecodeError:
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             f"{what}: the answer is not valid JSON ({len(body)} bytes)", status_code=200
         ) from None
     if not isinstance(doc, dict):
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             f"{what}: expected a JSON object, got {type(doc).__name__}", status_code=200
         )
     return doc
@@ -426,7 +426,9 @@ def parse_open(body: bytes, channel: str) -> tuple[str, ChannelStatus]:
     if not isinstance(token, str) or not token:
         if not status.is_valid:
             return "", status
-        raise APIStatusError(f"{what}: the answer has no next_continuation_token", status_code=200)
+        raise UnexpectedResponseError(
+            f"{what}: the answer has no next_continuation_token", status_code=200
+        )
     return token, status
 
 
@@ -435,7 +437,7 @@ def parse_append(body: bytes, channel: str) -> str:
     doc = _json_object(body, f"append to channel {channel!r}")
     token = doc.get("next_continuation_token")
     if not isinstance(token, str) or not token:
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             f"append to channel {channel!r}: the answer has no next_continuation_token",
             status_code=200,
         )
@@ -447,7 +449,7 @@ def parse_bulk_status(body: bytes, names: list[str]) -> dict[str, ChannelStatus]
     doc = _json_object(body, "get channel status")
     statuses = doc.get("channel_statuses")
     if not isinstance(statuses, dict):
-        raise APIStatusError(
+        raise UnexpectedResponseError(
             "get channel status: the answer has no channel_statuses object", status_code=200
         )
     out: dict[str, ChannelStatus] = {}
