@@ -138,3 +138,81 @@ def claim_seconds(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value / 1000.0 if value > 100_000_000_000 else float(value)
+
+
+# --- verification (the emulator's; Snowflake's rules) --------------------------------------
+
+#: Snowflake counts a key-pair JWT valid for at most this long after ``iat``.
+MAX_VALIDITY_SECS = 3600
+#: How far ``iat`` may be ahead of the verifier's clock.
+DEFAULT_SKEW_SECS = 60
+
+
+class JwtRejected(Exception):
+    """Why a JWT was rejected. For logs and tests only: Snowflake never tells the client."""
+
+
+def verify_keypair_jwt(
+    token: str,
+    keys: Mapping[tuple[str, str], Mapping[str, Any]],
+    now: float,
+    skew_secs: float = DEFAULT_SKEW_SECS,
+) -> tuple[str, str]:
+    """Check a key-pair JWT as Snowflake does; return ``(ACCOUNT, USER)``.
+
+    ``keys`` maps ``(ACCOUNT, USER)`` to ``{fingerprint: RSA public key}`` (two per user during
+    rotation). RS256 only; ``iss``/``sub`` upper case and consistent; the fingerprint one of
+    the user's; ``exp`` in the future; ``iat`` not ahead of ``now`` by more than the skew; at
+    most an hour of validity from ``iat``; times in seconds or milliseconds.
+    """
+    import jwt as pyjwt  # PyJWT: only the verifier needs it
+
+    try:
+        header = pyjwt.get_unverified_header(token)
+    except pyjwt.PyJWTError:
+        raise JwtRejected("not a JWS") from None
+    if header.get("alg") != "RS256":
+        raise JwtRejected(f"alg {header.get('alg')!r} is not RS256")
+    claims = read_claims_unverified(token)
+    if claims is None:
+        raise JwtRejected("claims are not a JSON object")
+    iss, sub = claims.get("iss"), claims.get("sub")
+    if not isinstance(iss, str) or not isinstance(sub, str):
+        raise JwtRejected("iss or sub missing")
+    if sub != sub.upper() or "." not in sub:
+        raise JwtRejected("sub must be ACCOUNT.USER in upper case")
+    if not iss.startswith(sub + ".SHA256:"):
+        raise JwtRejected("iss must be ACCOUNT.USER.SHA256:<fingerprint>")
+    account, _, user = sub.partition(".")
+    fingerprint = iss[len(sub) + 1 :]
+    user_keys = keys.get((account, user))
+    if not user_keys:
+        raise JwtRejected(f"no such user {account}.{user}")
+    public_key = user_keys.get(fingerprint)
+    if public_key is None:
+        raise JwtRejected("fingerprint matches none of the user's keys")
+    try:
+        pyjwt.decode(
+            token,
+            public_key,
+            algorithms=["RS256"],
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
+    except pyjwt.PyJWTError as exc:
+        raise JwtRejected(f"signature: {type(exc).__name__}") from None
+    iat, exp = claim_seconds(claims.get("iat")), claim_seconds(claims.get("exp"))
+    if iat is None or exp is None:
+        raise JwtRejected("iat and exp are required")
+    if exp <= now:
+        raise JwtRejected("expired")
+    if iat > now + skew_secs:
+        raise JwtRejected("iat is in the future")
+    if now >= iat + MAX_VALIDITY_SECS:
+        raise JwtRejected("issued more than an hour ago")
+    return account, user

@@ -1,0 +1,207 @@
+"""An embedded Snowpipe Streaming emulator: real HTTP, real JWT checks, SQLite, faults.
+
+::
+
+    from snowpipe_stream.emulator import Emulator
+
+    with Emulator(users=[("myorg-acct", "svc", private_key)]) as emu:
+        client = Client("app", "DB", "S", "P", account="myorg-acct", user="svc",
+                        private_key=private_key, url=emu.url)
+        ...
+        emu.rows("DB", "S", "P")          # what was committed
+
+Run it as a server with ``python -m snowpipe_stream.emulator --help``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._clock import SYSTEM_CLOCK, Clock
+from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from ._app import EmulatorApp
+from ._auth import Authority, PublicKeyLike, Users
+from ._faults import FaultPlan, FaultRule
+from ._state import EmulatorState
+from ._store import Store
+from ._tls import make_certificates
+
+__all__ = ["Emulator", "FaultPlan", "FaultRule"]
+
+_log = logging.getLogger("snowpipe_stream.emulator")
+
+UserSpec = tuple[str, str, PublicKeyLike] | tuple[str, str, list[PublicKeyLike]] | Mapping[str, Any]
+
+
+class _QuietCuts(logging.Filter):
+    """Uvicorn logs an error each time a fault cuts an answer short; that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+class Emulator:
+    """The emulator, served by uvicorn in a background thread on an ephemeral port.
+
+    Args:
+        users: ``(account, user, public_key_or_keys)`` tuples or dicts with those keys
+            (``public_key`` / ``public_keys``); keys as PEM, base64 body or key objects.
+        clock: the time source (share a ``FakeClock`` with the client to age tokens).
+        tls: serve HTTPS with a generated CA (``ca_path``); clients trust it via
+            ``SSL_CERT_FILE`` or ``verify=``.
+        state: a SQLite file to keep committed rows and channels in (default: memory).
+        commit_delay_ms: how long an accepted batch waits before it counts as committed.
+        scoped_token_ttl: lifetime of the scoped tokens it issues, in seconds.
+        faults: fault rules to start with; ``fault_seed`` seeds their random rates.
+        soft_limits: answer 429 past 10 requests/s or 1 MB/s per channel.
+        strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
+    """
+
+    def __init__(
+        self,
+        users: Iterable[UserSpec] = (),
+        clock: Clock | None = None,
+        tls: bool = False,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: str | Path | None = None,
+        commit_delay_ms: float = 200,
+        scoped_token_ttl: float = 3600,
+        faults: Iterable[Any] = (),
+        fault_seed: int | None = None,
+        soft_limits: bool = False,
+        strict_pipes: bool = False,
+        pipes: Iterable[str] = (),
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
+        self.clock = clock or SYSTEM_CLOCK
+        self.host, self.port, self.tls = host, port, tls
+        self.users = Users()
+        for spec in users:
+            self.add_user(spec)
+        self.faults = FaultPlan(fault_seed)
+        self.faults.extend(faults)
+        self.store = Store(str(state) if state is not None else None)
+        self._state_path = Path(state) if state is not None else None
+        self.state = EmulatorState(
+            self.clock,
+            self.store,
+            commit_delay=commit_delay_ms / 1000,
+            max_request_bytes=max_request_bytes,
+            soft_limits=soft_limits,
+            strict_pipes=strict_pipes,
+            pipes=tuple(pipes),
+        )
+        self.authority = Authority(self.users, scoped_token_ttl)
+        advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.app = EmulatorApp(
+            self.state, self.authority, self.users, self.faults, self.clock, advertised
+        )
+        self.ca_path: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # --- users ----------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        spec: UserSpec | None = None,
+        *,
+        account: str | None = None,
+        user: str | None = None,
+        public_key: PublicKeyLike | None = None,
+    ) -> list[str]:
+        """Register a user's public key(s); return their fingerprints."""
+        if spec is not None:
+            if isinstance(spec, Mapping):
+                account, user = spec["account"], spec["user"]
+                keys = spec.get("public_keys") or [spec["public_key"]]
+            else:
+                account, user, k = spec
+                keys = k if isinstance(k, list) else [k]
+        else:
+            keys = [public_key]
+        if not account or not user or not keys or any(k is None for k in keys):
+            raise ValueError("a user needs an account, a user name and a public key")
+        return [self.users.add(account, user, k) for k in keys if k is not None]
+
+    # --- reading back ---------------------------------------------------------------------
+
+    def rows(self, database: str, schema: str, pipe: str, channel: str | None = None) -> list[Any]:
+        """Every committed row of the pipe (or one channel), in commit order."""
+        return self.state.rows(database, schema, pipe, channel)
+
+    def stats(self) -> dict[str, Any]:
+        """The counters ``GET /emulator/v1/stats`` answers."""
+        return self.app.stats_doc()
+
+    # --- serving --------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        import uvicorn
+
+        ssl: dict[str, Any] = {}
+        if self.tls:
+            if self._state_path is not None:
+                directory = self._state_path.parent / (self._state_path.name + ".tls")
+            else:
+                self._tmp = tempfile.TemporaryDirectory(prefix="snowpipe-stream-emulator-")
+                directory = Path(self._tmp.name)
+            self.ca_path, cert, key = make_certificates(directory, self.app.host)
+            ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            loop="asyncio",
+            timeout_keep_alive=30,
+            **ssl,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name="snowpipe-stream-emulator"
+        )
+        self._thread.start()
+        ready = threading.Event()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the emulator could not listen on {self.host}:{self.port}")
+            ready.wait(0.005)
+        sock = self._server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.app.host}]" if ":" in self.app.host else self.app.host
+        self.url = f"{scheme}://{host}:{self.port}"
+        _log.info("emulator listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"Emulator(url={self.url!r}, tls={self.tls})"

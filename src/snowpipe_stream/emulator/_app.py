@@ -1,0 +1,378 @@
+"""The HTTP face of the emulator: an ASGI app (Starlette requests and responses).
+
+Routes mirror Snowpipe Streaming's REST API on one port: the control endpoints (hostname,
+token exchange, key-pair JWT) and the ingest endpoints (channels, rows, status; scoped token),
+plus the admin API under ``/emulator/v1`` (loopback only). The app is a plain ASGI callable so
+that fault injection can cut a connection mid-answer the way a network would.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .._clock import Clock
+from .._jwt import JwtRejected
+from . import _messages as M
+from ._auth import Authority, Users
+from ._faults import FaultPlan, FaultRule
+from ._state import EmulatorError, EmulatorState, decode_body
+
+_log = logging.getLogger("snowpipe_stream.emulator")
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encode(doc), status, headers=headers, media_type="application/json")
+
+
+def _error(
+    spec_status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return _json({"code": code, "message": message}, spec_status, headers)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.jwts_rejected = 0
+        self.scoped_tokens_issued = 0
+        self.scoped_tokens_rejected = 0
+        self.expired_tokens_rejected = 0
+
+    def count(self, endpoint: str, status: int) -> None:
+        with self._lock:
+            self.requests[f"{endpoint} {status}"] += 1
+
+    def bump(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class EmulatorApp:
+    def __init__(
+        self,
+        state: EmulatorState,
+        authority: Authority,
+        users: Users,
+        faults: FaultPlan,
+        clock: Clock,
+        advertised_host: str,
+    ) -> None:
+        self.state = state
+        self.authority = authority
+        self.users = users
+        self.faults = faults
+        self.clock = clock
+        self.host = advertised_host
+        self.stats = Stats()
+
+    def stats_doc(self) -> dict[str, Any]:
+        s = self.stats
+        with s._lock:
+            return {
+                "requests": dict(sorted(s.requests.items())),
+                "rows_committed": self.state.store.committed_rows(),
+                "jwts_rejected": s.jwts_rejected,
+                "scoped_tokens_issued": s.scoped_tokens_issued,
+                "scoped_tokens_rejected": s.scoped_tokens_rejected,
+                "expired_tokens_rejected": s.expired_tokens_rejected,
+                "faults_fired": self.faults.fired,
+            }
+
+    # --- ASGI entry -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.split(b"?", 1)[0].decode("latin-1")
+        method = request.method
+        if path.startswith("/emulator/v1/"):
+            response = await self._admin(request, path)
+            await response(scope, receive, send)
+            return
+        endpoint, params = _route(method, path)
+        fault = self.faults.match(method, path) if endpoint != "admin" else None
+        if fault is not None and fault.action == "drop_connection":
+            _log.info("fault: dropping the connection of %s %s", method, path)
+            self.stats.count(endpoint, 0)
+            await _cut(send)
+            return
+        if fault is not None and fault.action == "respond":
+            response = self._fault_response(fault)
+        else:
+            try:
+                response = await self._serve(request, endpoint, params)
+            except EmulatorError as err:
+                response = _error(err.status, err.code, err.message, err.headers)
+        if fault is not None and fault.action == "lost_response":
+            _log.info("fault: losing the answer (%d) to %s %s", response.status_code, method, path)
+            self.stats.count(endpoint, 0)
+            await _cut(send)
+            return
+        self.stats.count(endpoint, response.status_code)
+        await response(scope, receive, send)
+
+    def _fault_response(self, rule: FaultRule) -> Response:
+        body = rule.body
+        if body is None:
+            code = {401: M.JWT_INVALID, 429: M.THROTTLED}.get(rule.status, M.INJECTED)
+            body = {"code": code[1], "message": code[2]}
+        content = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else _encode(body))
+        )
+        return Response(content, rule.status, headers=rule.headers, media_type="application/json")
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    async def _serve(self, request: Request, endpoint: str, params: list[str]) -> Response:
+        if endpoint == "unknown":
+            raise EmulatorError(M.NOT_FOUND)
+        if endpoint == "telemetry":
+            return _json({"success": True, "data": "", "code": "", "message": ""})
+        if "application/json" not in request.headers.get("accept", ""):
+            raise EmulatorError(M.ACCEPT_MISSING)
+        now = self.clock.time()
+        if endpoint in ("hostname", "token"):
+            account, user = self._check_jwt(request, now)
+            if endpoint == "hostname":
+                return Response(self.host, 200, media_type="text/plain")
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            scope = (form.get("scope") or [self.host])[0]
+            token, _ = self.authority.issue(f"{account}.{user}", scope, now)
+            self.stats.bump("scoped_tokens_issued")
+            return Response(token, 200, media_type="text/plain")
+        self._check_scoped(request, now)
+        db, schema, pipe = params[0], params[1], params[2]
+        if endpoint == "append":
+            q = request.query_params
+            raw = decode_body(
+                await request.body(),
+                request.headers.get("content-encoding"),
+                self.state.max_request_bytes,
+            )
+            offset_token = q.get("endOffsetToken") or q.get("offsetToken") or None
+            nxt = self.state.append(
+                db, schema, pipe, params[3], q.get("continuationToken"), offset_token, raw
+            )
+            session = base64.b64encode(f"{self.host}:{params[3]}".encode()).decode()
+            return _json({"next_continuation_token": nxt}, headers={"x-snowflake-session": session})
+        if endpoint == "open":
+            return _json(
+                self.state.open_channel(db, schema, pipe, params[3], await _body_object(request))
+            )
+        if endpoint == "drop":
+            self.state.drop(db, schema, pipe, params[3])
+            return _json({})
+        if endpoint == "status":
+            body = await _body_object(request)
+            names = body.get("channel_names")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise EmulatorError(M.BAD_REQUEST_BODY, "channel_names must be a list of str")
+            return _json(self.state.bulk_status(db, schema, pipe, names))
+        if endpoint == "pipe_info":
+            return _json(_pipe_info(db, schema, pipe))
+        raise EmulatorError(M.NOT_FOUND)
+
+    def _bearer(self, request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        return auth[7:].strip() if auth[:7].lower() == "bearer " else None
+
+    def _check_jwt(self, request: Request, now: float) -> tuple[str, str]:
+        token = self._bearer(request)
+        try:
+            if token is None:
+                raise JwtRejected("no bearer token")
+            return self.authority.check_jwt(token, now)
+        except JwtRejected as why:
+            self.stats.bump("jwts_rejected")
+            if "expired" in str(why) or "an hour ago" in str(why):
+                self.stats.bump("expired_tokens_rejected")
+            _log.info("JWT rejected: %s", why)
+            raise EmulatorError(M.JWT_INVALID) from None
+
+    def _check_scoped(self, request: Request, now: float) -> None:
+        token = self._bearer(request)
+        try:
+            if token is None:
+                raise KeyError("no bearer token")
+            self.authority.check_scoped(token, now)
+        except KeyError:
+            self.stats.bump("scoped_tokens_rejected")
+            raise EmulatorError(M.SCOPED_TOKEN_INVALID) from None
+        except TimeoutError:
+            self.stats.bump("scoped_tokens_rejected")
+            self.stats.bump("expired_tokens_rejected")
+            raise EmulatorError(M.SCOPED_TOKEN_EXPIRED) from None
+
+    # --- admin ----------------------------------------------------------------------------
+
+    async def _admin(self, request: Request, path: str) -> Response:
+        client = request.client.host if request.client else None
+        if not _is_loopback(client):
+            return _error(*M.ADMIN_LOOPBACK_ONLY)
+        what, method = path[len("/emulator/v1/") :], request.method
+        try:
+            if what == "rows" and method == "GET":
+                q = request.query_params
+                missing = [k for k in ("database", "schema", "pipe") if not q.get(k)]
+                if missing:
+                    return _error(
+                        400,
+                        "ERR_MISSING_PARAMETER",
+                        f"query parameter(s) required: {', '.join(missing)}",
+                    )
+                data = self.state.rows_ndjson(
+                    q["database"], q["schema"], q["pipe"], q.get("channel") or None
+                )
+                return Response(data, 200, media_type="application/x-ndjson")
+            if what == "stats" and method == "GET":
+                return _json(self.stats_doc())
+            if what == "faults" and method == "POST":
+                doc = _decode(await request.body())
+                self.faults.extend(doc if isinstance(doc, list) else [doc])
+                return _json({"rules": [r.as_dict() for r in self.faults.rules]})
+            if what == "faults" and method == "DELETE":
+                self.faults.clear()
+                return _json({"rules": []})
+            if what == "faults" and method == "GET":
+                return _json({"rules": [r.as_dict() for r in self.faults.rules]})
+            if what == "users" and method == "POST":
+                doc = _decode(await request.body())
+                fp = self.users.add(doc["account"], doc["user"], doc["public_key"])
+                return _json({"fingerprint": fp})
+        except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
+            return _error(400, "ERR_INVALID_REQUEST_BODY", f"bad admin request: {exc}")
+        return _error(*M.NOT_FOUND)
+
+
+async def _body_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        doc = _decode(body)
+    except msgspec.DecodeError:
+        raise EmulatorError(M.BAD_REQUEST_BODY, "The body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise EmulatorError(M.BAD_REQUEST_BODY, "The body must be a JSON object")
+    return doc
+
+
+def _route(method: str, path: str) -> tuple[str, list[str]]:
+    """``(endpoint, decoded path parameters)`` for a request."""
+    if path == "/v2/streaming/hostname" and method == "GET":
+        return "hostname", []
+    if path == "/oauth/token" and method == "POST":
+        return "token", []
+    if path == "/telemetry/send/sessionless" and method == "POST":
+        return "telemetry", []
+    parts = path.split("/")
+    # ['', 'v2', 'streaming', ('data',) 'databases', db, 'schemas', s, 'pipes', p, ...]
+    if parts[:3] != ["", "v2", "streaming"]:
+        return "unknown", []
+    rest = parts[3:]
+    data = bool(rest) and rest[0] == "data"
+    if data:
+        rest = rest[1:]
+    if len(rest) < 6 or rest[0] != "databases" or rest[2] != "schemas" or rest[4] != "pipes":
+        return "unknown", []
+    db, schema = unquote(rest[1]), unquote(rest[3])
+    pipe_seg, tail = rest[5], rest[6:]
+    if not tail and ":" in pipe_seg and method == "POST" and not data:
+        pipe_raw, _, action = pipe_seg.partition(":")
+        pipe = unquote(pipe_raw)
+        if action == "bulk-channel-status":
+            return "status", [db, schema, pipe]
+        if action == "pipe-info":
+            return "pipe_info", [db, schema, pipe]
+        return "unknown", []
+    pipe = unquote(pipe_seg)
+    if len(tail) == 2 and tail[0] == "channels" and not data:
+        if method == "PUT":
+            return "open", [db, schema, pipe, unquote(tail[1])]
+        if method == "DELETE":
+            return "drop", [db, schema, pipe, unquote(tail[1])]
+    if (
+        data
+        and len(tail) == 3
+        and tail[0] == "channels"
+        and tail[2] == "rows"
+        and (method == "POST")
+    ):
+        return "append", [db, schema, pipe, unquote(tail[1])]
+    return "unknown", []
+
+
+def _pipe_info(db: str, schema: str, pipe: str) -> dict[str, Any]:
+    """The stage and encryption object the official SDK asks for (dummy but well-formed)."""
+    return {
+        "database_name": db.upper(),
+        "schema_name": schema.upper(),
+        "pipe_name": pipe.upper(),
+        "stage_location": {
+            "location_type": "LOCAL_FS",
+            "location": "/tmp/snowpipe-stream-emulator/stage/",
+            "path": "",
+            "region": "local",
+            "storage_account": None,
+            "is_client_side_encrypted": True,
+            "creds": {},
+            "presigned_url": None,
+            "end_point": None,
+        },
+        "pipe_key": base64.b64encode(b"\x00" * 32).decode(),
+        "encryption_key_id": 1,
+        "encryption_version": 1,
+        "status_code": 0,
+        "message": "Success",
+    }
+
+
+async def _cut(send: Send) -> None:
+    """Cut the connection mid-answer: announce a body, send part of it, then stop.
+
+    The server closes the connection when the app returns without completing the answer, so
+    the client sees a network failure and cannot tell whether the request took effect.
+    """
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"next', "more_body": True})

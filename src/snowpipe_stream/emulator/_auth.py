@@ -1,0 +1,124 @@
+"""Who may call the emulator: registered users' public keys, and the scoped tokens it issues."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from typing import Any
+
+import jwt as pyjwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .._jwt import JwtRejected, claim_seconds, normalize_account, normalize_user, verify_keypair_jwt
+from .._keys import PrivateKey, public_key_fingerprint
+
+_log = logging.getLogger("snowpipe_stream.emulator")
+
+#: Snowflake keeps two public keys per user (RSA_PUBLIC_KEY and RSA_PUBLIC_KEY_2) for rotation.
+KEYS_PER_USER = 2
+
+PublicKeyLike = str | bytes | PrivateKey | rsa.RSAPublicKey
+
+
+def load_public_key(key: PublicKeyLike) -> rsa.RSAPublicKey:
+    """A public key from PEM, a bare base64 body (as ALTER USER takes it), or a key object."""
+    if isinstance(key, PrivateKey):
+        return key.crypto_key.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return key
+    raw = key.encode("ascii") if isinstance(key, str) else key
+    text = raw.strip()
+    if not text.startswith(b"-----BEGIN"):
+        body = b"".join(text.split())
+        text = b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n-----END PUBLIC KEY-----\n"
+    loaded = serialization.load_pem_public_key(text)
+    if not isinstance(loaded, rsa.RSAPublicKey):
+        raise ValueError("the public key is not an RSA key")
+    return loaded
+
+
+class Users:
+    """Registered users: ``(ACCOUNT, USER)`` → their public keys by fingerprint."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str], dict[str, rsa.RSAPublicKey]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, account: str, user: str, public_key: PublicKeyLike) -> str:
+        """Register a key (the oldest of more than two is retired); return its fingerprint."""
+        key = load_public_key(public_key)
+        fp = public_key_fingerprint(key)
+        who = (normalize_account(account), normalize_user(user))
+        with self._lock:
+            keys = dict(self._keys.get(who, {}))
+            keys.pop(fp, None)
+            keys[fp] = key
+            while len(keys) > KEYS_PER_USER:
+                keys.pop(next(iter(keys)))
+            self._keys[who] = keys
+        _log.info("user %s.%s registered key %s", *who, fp)
+        return fp
+
+    def snapshot(self) -> dict[tuple[str, str], dict[str, rsa.RSAPublicKey]]:
+        with self._lock:
+            return dict(self._keys)
+
+
+class Authority:
+    """Verifies key-pair JWTs and issues/verifies the emulator's scoped tokens."""
+
+    def __init__(self, users: Users, scoped_token_ttl: float) -> None:
+        self.users = users
+        self.ttl = scoped_token_ttl
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public = self._key.public_key()
+        self._verified: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def check_jwt(self, token: str, now: float) -> tuple[str, str]:
+        """``(ACCOUNT, USER)`` of a valid key-pair JWT; raises :class:`JwtRejected`."""
+        return verify_keypair_jwt(token, self.users.snapshot(), now)
+
+    def issue(self, subject: str, scope: str, now: float) -> tuple[str, float]:
+        iat = int(now)
+        exp = iat + int(self.ttl)
+        claims: dict[str, Any] = {
+            "iss": "snowpipe-stream-emulator",
+            "sub": subject,
+            "scope": scope,
+            "iat": iat,
+            "exp": exp,
+            "jti": secrets.token_hex(8),
+        }
+        token = pyjwt.encode(claims, self._key, algorithm="RS256")
+        with self._lock:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[token] = (subject, float(exp))
+        return token, float(exp)
+
+    def check_scoped(self, token: str, now: float) -> str:
+        """The subject of a valid scoped token; raises ``KeyError`` (unknown) or
+        ``TimeoutError`` (expired)."""
+        with self._lock:
+            known = self._verified.get(token)
+        if known is None:
+            try:
+                claims = pyjwt.decode(
+                    token,
+                    self._public,
+                    algorithms=["RS256"],
+                    options={"verify_exp": False, "verify_iat": False},
+                )
+            except pyjwt.PyJWTError:
+                raise KeyError("unknown scoped token") from None
+            exp = claim_seconds(claims.get("exp"))
+            known = (str(claims.get("sub")), exp if exp is not None else 0.0)
+        if known[1] <= now:
+            raise TimeoutError("scoped token expired")
+        return known[0]
+
+
+__all__ = ["Authority", "JwtRejected", "Users", "load_public_key"]

@@ -1,0 +1,365 @@
+"""The emulator's model of Snowflake: channels, sequencers, commits (no HTTP here).
+
+Each channel has a client sequencer (bumped by every open) and a row sequencer (bumped by
+every accepted append); a continuation token carries both. Accepted batches wait
+``commit_delay`` seconds (on the injected clock) before they count as committed; commits are
+applied lazily whenever the channel is looked at, so no background task is needed and a shared
+``FakeClock`` moves commits along with everything else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import secrets
+import threading
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import zstandard
+
+from .._clock import Clock
+from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from . import _messages as M
+
+_log = logging.getLogger("snowpipe_stream.emulator")
+
+PipeKey = tuple[str, str, str]
+
+_decode = msgspec.json.decode
+_zstd = zstandard.ZstdDecompressor()
+
+
+class EmulatorError(Exception):
+    """An error answer: (status, code, message) from ``_messages``."""
+
+    def __init__(
+        self, spec: M.ErrorSpec, message: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message or spec[2])
+        self.status, self.code = spec[0], spec[1]
+        self.message = message or spec[2]
+        self.headers = headers or {}
+
+
+@dataclass
+class _Pending:
+    commit_at: float
+    offset_token: str | None
+    data: bytes
+    rows: int
+
+
+@dataclass
+class ChannelState:
+    pipe: PipeKey
+    key: str
+    name: str
+    created_on_ms: int
+    nonce: str = field(default_factory=lambda: secrets.token_hex(4))
+    client_seq: int = 0
+    row_seq: int = 0
+    status_code: str = M.SUCCESS
+    committed: str | None = None
+    pending: deque[_Pending] = field(default_factory=deque)
+    rows_inserted: int = 0
+    rows_parsed: int = 0
+    rows_error_count: int = 0
+    last_error_offset_upper_bound: str | None = None
+    last_error_message: str | None = None
+    last_error_timestamp: int | None = None
+    window: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def continuation(self) -> str:
+        return f"{self.nonce}_{self.client_seq}_{self.row_seq}"
+
+
+def _norm(name: str) -> str:
+    return name.upper()
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The NDJSON of an append body, decompressed; 413 past ``limit`` uncompressed bytes."""
+    enc = (encoding or "identity").strip().lower()
+    try:
+        if enc in ("identity", ""):
+            raw = body
+        elif enc == "zstd":
+            # max_output_size guards against a zstd bomb when the frame has no content size.
+            raw = _zstd.decompress(body, max_output_size=limit + 1)
+        elif enc == "gzip":
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = d.decompress(body, limit + 1)
+            if d.unconsumed_tail:
+                raise EmulatorError(M.PAYLOAD_TOO_LARGE)
+        else:
+            raise EmulatorError(M.BAD_ENCODING, f"Unsupported Content-Encoding {encoding!r}")
+    except (zstandard.ZstdError, zlib.error, gzip.BadGzipFile, EOFError) as exc:
+        raise EmulatorError(M.BAD_ENCODING, f"{M.BAD_ENCODING[2]}: {exc}") from None
+    if len(raw) > limit:
+        raise EmulatorError(M.PAYLOAD_TOO_LARGE, f"The uncompressed payload exceeds {limit} bytes")
+    return raw
+
+
+def split_rows(raw: bytes) -> tuple[bytes, int, list[int]]:
+    """``(valid NDJSON, row count, 1-based numbers of the lines that are not objects)``."""
+    lines = [line for line in raw.split(b"\n") if line.strip()]
+    if not lines:
+        return b"", 0, []
+    # Fast path: the whole body as one JSON array, checked to hold one object per line.
+    try:
+        docs = _decode(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        docs = None
+    if docs is not None and len(docs) == len(lines) and all(type(d) is dict for d in docs):
+        data = raw if raw.endswith(b"\n") and b"\n\n" not in raw else b"\n".join(lines) + b"\n"
+        return data, len(lines), []
+    good: list[bytes] = []
+    bad: list[int] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            ok = type(_decode(line)) is dict
+        except msgspec.DecodeError:
+            ok = False
+        if ok:
+            good.append(line.rstrip(b"\r"))
+        else:
+            bad.append(number)
+    return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
+
+
+class EmulatorState:
+    """Channels of every pipe, and the rules of the protocol."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        store: Any,
+        *,
+        commit_delay: float = 0.2,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        soft_limits: bool = False,
+        strict_pipes: bool = False,
+        pipes: tuple[str, ...] = (),
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.commit_delay = commit_delay
+        self.max_request_bytes = max_request_bytes
+        self.soft_limits = soft_limits
+        self.strict_pipes = strict_pipes
+        self.pipes: set[PipeKey] = set()
+        for spec in pipes:
+            self.declare_pipe(spec)
+        self.channels: dict[tuple[PipeKey, str], ChannelState] = {}
+        self.lock = threading.RLock()
+        self._load()
+
+    def declare_pipe(self, spec: str) -> None:
+        parts = spec.split(".")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"a pipe is DATABASE.SCHEMA.PIPE, got {spec!r}")
+        self.pipes.add((_norm(parts[0]), _norm(parts[1]), _norm(parts[2])))
+
+    def _load(self) -> None:
+        for row in self.store.channels():
+            db, schema, pipe, key, name, committed, inserted, parsed, errors, created = row
+            ch = ChannelState(
+                (db, schema, pipe),
+                key,
+                name,
+                created,
+                committed=committed,
+                rows_inserted=inserted,
+                rows_parsed=parsed,
+                rows_error_count=errors,
+            )
+            self.channels[((db, schema, pipe), key)] = ch
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _pipe(self, db: str, schema: str, pipe: str) -> PipeKey:
+        key = (_norm(db), _norm(schema), _norm(pipe))
+        if self.strict_pipes and key not in self.pipes:
+            raise EmulatorError(
+                M.PIPE_NOT_FOUND, f"Pipe {'.'.join(key)} does not exist or is not authorized"
+            )
+        return key
+
+    def _channel(self, pipe: PipeKey, channel: str) -> ChannelState:
+        ch = self.channels.get((pipe, _norm(channel)))
+        if ch is None:
+            raise EmulatorError(M.CHANNEL_NOT_FOUND)
+        return ch
+
+    def _channel_row(self, ch: ChannelState) -> tuple[Any, ...]:
+        return (
+            *ch.pipe,
+            ch.key,
+            ch.name,
+            ch.committed,
+            ch.rows_inserted,
+            ch.rows_parsed,
+            ch.rows_error_count,
+            ch.created_on_ms,
+        )
+
+    def _settle(self, ch: ChannelState) -> None:
+        """Commit every pending batch whose time has come."""
+        now = self.clock.time()
+        while ch.pending and ch.pending[0].commit_at <= now:
+            batch = ch.pending.popleft()
+            ch.rows_inserted += batch.rows
+            if batch.offset_token is not None:
+                ch.committed = batch.offset_token
+            if batch.rows:
+                self.store.commit_batch(
+                    ch.pipe,
+                    ch.key,
+                    batch.offset_token,
+                    batch.rows,
+                    batch.data,
+                    self._channel_row(ch),
+                )
+            else:
+                self.store.save_channel(self._channel_row(ch))
+
+    def status(self, ch: ChannelState) -> dict[str, Any]:
+        self._settle(ch)
+        return {
+            "database_name": ch.pipe[0],
+            "schema_name": ch.pipe[1],
+            "pipe_name": ch.pipe[2],
+            "channel_name": ch.name,
+            "channel_status_code": ch.status_code,
+            "last_committed_offset_token": ch.committed,
+            "created_on_ms": ch.created_on_ms,
+            "rows_inserted": ch.rows_inserted,
+            "rows_parsed": ch.rows_parsed,
+            "rows_error_count": ch.rows_error_count,
+            "last_error_offset_upper_bound": ch.last_error_offset_upper_bound,
+            "last_error_message": ch.last_error_message,
+            "last_error_timestamp": ch.last_error_timestamp,
+            "snowflake_avg_processing_latency_ms": int(self.commit_delay * 1000),
+        }
+
+    # --- operations -----------------------------------------------------------------------
+
+    def open_channel(
+        self, db: str, schema: str, pipe: str, channel: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self.lock:
+            key = self._pipe(db, schema, pipe)
+            ch = self.channels.get((key, _norm(channel)))
+            if ch is None:
+                ch = ChannelState(key, _norm(channel), channel, int(self.clock.time() * 1000))
+                self.channels[(key, ch.key)] = ch
+            else:
+                self._settle(ch)
+                if ch.pending and body.get("fail_on_uncommitted_rows") is True:
+                    raise EmulatorError(M.UNCOMMITTED_DATA)
+                if ch.pending:
+                    _log.info(
+                        "channel %s reopened: %d uncommitted batches discarded",
+                        ch.name,
+                        len(ch.pending),
+                    )
+                ch.pending.clear()
+            ch.client_seq += 1
+            ch.row_seq = 0
+            ch.status_code = M.SUCCESS
+            if "offset_token" in body:
+                token = body["offset_token"]
+                ch.committed = None if token is None else str(token)
+            self.store.save_channel(self._channel_row(ch))
+            return {"next_continuation_token": ch.continuation(), "channel_status": self.status(ch)}
+
+    def append(
+        self,
+        db: str,
+        schema: str,
+        pipe: str,
+        channel: str,
+        continuation: str | None,
+        offset_token: str | None,
+        raw: bytes,
+    ) -> str:
+        """Accept a batch of NDJSON; return the next continuation token."""
+        with self.lock:
+            ch = self._channel(self._pipe(db, schema, pipe), channel)
+            if not continuation:
+                raise EmulatorError(M.CONTINUATION_REQUIRED)
+            nonce, _, rest = continuation.partition("_")
+            cseq, _, rseq = rest.partition("_")
+            if nonce != ch.nonce or cseq != str(ch.client_seq):
+                raise EmulatorError(M.STALE_CONTINUATION)
+            if ch.status_code != M.SUCCESS:
+                raise EmulatorError(M.CHANNEL_MUST_BE_REOPENED)
+            if rseq != str(ch.row_seq):
+                # A continuation token used twice (or forged): the channel is now invalid.
+                ch.status_code = M.INVALID_ROW_SEQUENCER[1]
+                raise EmulatorError(M.INVALID_ROW_SEQUENCER)
+            if self.soft_limits:
+                self._throttle(ch, len(raw))
+            data, rows, bad = split_rows(raw)
+            now = self.clock.time()
+            ch.rows_parsed += rows + len(bad)
+            if bad:
+                ch.rows_error_count += len(bad)
+                ch.last_error_offset_upper_bound = offset_token
+                ch.last_error_message = f"{M.ROW_NOT_AN_OBJECT} (line {bad[-1]} of the request)"
+                ch.last_error_timestamp = int(now * 1000)
+            ch.row_seq += 1
+            ch.pending.append(_Pending(now + self.commit_delay, offset_token, data, rows))
+            self._settle(ch)
+            return ch.continuation()
+
+    def _throttle(self, ch: ChannelState, nbytes: int) -> None:
+        now = self.clock.monotonic()
+        while ch.window and ch.window[0][0] <= now - 1.0:
+            ch.window.popleft()
+        requests = len(ch.window)
+        volume = sum(n for _, n in ch.window)
+        if requests >= 10 or (requests and volume + nbytes > 1_000_000):
+            raise EmulatorError(M.THROTTLED)
+        ch.window.append((now, nbytes))
+
+    def bulk_status(self, db: str, schema: str, pipe: str, names: list[str]) -> dict[str, Any]:
+        with self.lock:
+            key = self._pipe(db, schema, pipe)
+            out: dict[str, Any] = {}
+            for name in names:
+                ch = self.channels.get((key, _norm(name)))
+                if ch is not None and ch.name == name:  # case-sensitive here
+                    out[name] = self.status(ch)
+            return {"channel_statuses": out}
+
+    def drop(self, db: str, schema: str, pipe: str, channel: str) -> None:
+        with self.lock:
+            key = self._pipe(db, schema, pipe)
+            ch = self._channel(key, channel)
+            self._settle(ch)
+            del self.channels[(key, ch.key)]
+            self.store.delete_channel(key, ch.key)
+
+    def settle_all(self) -> None:
+        with self.lock:
+            for ch in self.channels.values():
+                self._settle(ch)
+
+    def rows(self, db: str, schema: str, pipe: str, channel: str | None = None) -> list[Any]:
+        """Every committed row of a pipe (or one channel), in commit order."""
+        self.settle_all()
+        key = (_norm(db), _norm(schema), _norm(pipe))
+        out: list[Any] = []
+        for data in self.store.batches(key, None if channel is None else _norm(channel)):
+            out.extend(_decode(b"[" + b",".join(data.splitlines()) + b"]"))
+        return out
+
+    def rows_ndjson(self, db: str, schema: str, pipe: str, channel: str | None = None) -> bytes:
+        self.settle_all()
+        key = (_norm(db), _norm(schema), _norm(pipe))
+        return b"".join(self.store.batches(key, None if channel is None else _norm(channel)))
