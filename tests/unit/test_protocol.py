@@ -62,7 +62,7 @@ def test_parse_hostname_rejects(body: bytes) -> None:
 
 
 def test_parse_scoped_token(rsa_key: PrivateKey) -> None:
-    jwt, exp = mint_jwt(rsa_key, account="a", user="u", now=1000, lifetime_secs=600)
+    jwt, _exp = mint_jwt(rsa_key, account="a", user="u", now=1000, lifetime_secs=600)
     assert parse_scoped_token(jwt.encode(), now=1000) == (jwt, 1600.0)
     assert parse_scoped_token(f'{{"token": "{jwt}"}}'.encode(), now=1000) == (jwt, 1600.0)
     # Opaque tokens are assumed to live 55 minutes.
