@@ -7,9 +7,9 @@ import platform
 import sys
 import time
 
-from . import bench_jwt
+from . import bench_client, bench_jwt
 
-BENCHES = {"jwt": bench_jwt.run}
+BENCHES = {"jwt": bench_jwt.run, "client": bench_client.run}
 
 
 def main(argv: list[str]) -> int:

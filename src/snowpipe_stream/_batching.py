@@ -9,10 +9,12 @@ batch whenever the next row would push it over ``max_bytes``; rows keep their or
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._exceptions import RowTooLargeError
+from ._ndjson import encode_row_into
 
 __all__ = ["Batch", "BatchBuilder", "committed_prefix", "parse_int_token", "token_reached"]
 
@@ -85,14 +87,13 @@ def committed_prefix(batches: Sequence[Batch], committed: str | None) -> int:
 
 
 class BatchBuilder:
-    """Accumulates NDJSON lines; cuts :class:`Batch` es of at most ``max_bytes``."""
+    """Accumulates NDJSON lines in one buffer; cuts :class:`Batch` es of at most ``max_bytes``."""
 
-    __slots__ = ("_end", "_first_at", "_max", "_parts", "_rows", "_size", "_start")
+    __slots__ = ("_buf", "_end", "_first_at", "_max", "_rows", "_start")
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._buf = bytearray()
         self._rows = 0
         self._start: str | None = None
         self._end: str | None = None
@@ -104,21 +105,56 @@ class BatchBuilder:
 
     @property
     def nbytes(self) -> int:
-        return self._size
+        return len(self._buf)
 
     @property
     def first_row_at(self) -> float | None:
         """Monotonic time the oldest buffered row arrived, or None when empty."""
         return self._first_at
 
+    def _too_large(self, size: int, where: str) -> RowTooLargeError:
+        return RowTooLargeError(
+            f"{where} is {size} bytes as JSON, over the {self._max}-byte request limit "
+            "(max_request_bytes); split the value or raise the limit (at most 16 MiB)",
+            size=size,
+            limit=self._max,
+        )
+
     def check_line(self, line: bytes, where: str = "row") -> None:
         if len(line) > self._max:
-            raise RowTooLargeError(
-                f"{where} is {len(line)} bytes as JSON, over the {self._max}-byte request limit "
-                "(max_request_bytes); split the value or raise the limit (at most 16 MiB)",
-                size=len(line),
-                limit=self._max,
-            )
+            raise self._too_large(len(line), where)
+
+    def add_row(
+        self, row: Mapping[str, Any], token: str | None, now: Callable[[], float]
+    ) -> Batch | None:
+        """Encode one prepared row straight into the buffer; return a batch cut to make room.
+
+        This is append_row's hot path: no intermediate bytes, the clock read once per batch.
+        """
+        buf = self._buf
+        start = len(buf)
+        encode_row_into(row, buf)
+        if len(buf) > self._max:
+            size = len(buf) - start
+            if size > self._max:
+                del buf[start:]
+                raise self._too_large(size, "row")
+            # The buffered rows make a batch; this row starts the next one.
+            batch = Batch(bytes(memoryview(buf)[:start]), self._rows, self._start, self._end)
+            self._buf = buf[start:]
+            self._rows = 1
+            self._start = self._end = token
+            self._first_at = now()
+            return batch
+        if self._rows == 0:
+            self._first_at = now()
+            self._start = token
+        elif self._start is None:
+            self._start = token
+        self._rows += 1
+        if token is not None:
+            self._end = token
+        return None
 
     def add(
         self,
@@ -133,7 +169,7 @@ class BatchBuilder:
 
         ``start``/``end`` are the offset tokens of the first and last of these rows.
         """
-        if self._size + len(blob) <= self._max:
+        if len(self._buf) + len(blob) <= self._max:
             self._append(blob, rows, start, end, now)
         elif len(blob) <= self._max:
             out.append(self._cut())
@@ -149,8 +185,7 @@ class BatchBuilder:
             self._start = start
         elif self._start is None:
             self._start = start
-        self._parts.append(blob)
-        self._size += len(blob)
+        self._buf += blob
         self._rows += rows
         if end is not None:
             self._end = end
@@ -168,7 +203,7 @@ class BatchBuilder:
         tokens = _spread_tokens(start, end, len(lines))
         for line, token in zip(lines, tokens, strict=True):
             data = line + b"\n"
-            if self._size + len(data) > self._max and self._rows:
+            if len(self._buf) + len(data) > self._max and self._rows:
                 out.append(self._cut())
             self._append(data, 1, token, token, now)
 
@@ -177,10 +212,8 @@ class BatchBuilder:
         return self._cut() if self._rows else None
 
     def _cut(self) -> Batch:
-        payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-        batch = Batch(payload, self._rows, self._start, self._end)
-        self._parts = []
-        self._size = 0
+        batch = Batch(bytes(self._buf), self._rows, self._start, self._end)
+        self._buf = bytearray()
         self._rows = 0
         self._start = self._end = None
         self._first_at = None

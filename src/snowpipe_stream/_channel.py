@@ -36,7 +36,7 @@ from ._exceptions import (
     ServerError,
     SnowpipeError,
 )
-from ._ndjson import encode_lines, encode_row, prepare, prepare_many
+from ._ndjson import encode_lines, encode_row, plain, prepare, prepare_many
 from ._protocol import (
     ChannelStatus,
     Compressor,
@@ -76,6 +76,7 @@ class ChannelCore:
         self.core = core
         self.database, self.schema, self.pipe, self.name = database, schema, pipe, name
         self.builder = BatchBuilder(cfg.max_request_bytes)
+        self._now = core.clock.monotonic
         self.ready: deque[Batch] = deque()
         self.inflight: deque[Batch] = deque()
         self.inflight_bytes = 0
@@ -96,12 +97,15 @@ class ChannelCore:
 
     def add_row(self, row: object, offset_token: str | None) -> bool:
         """Buffer one row; True when a batch became ready to send."""
-        self._check_open()
-        line = encode_row(prepare(row, self.binary_format))
-        self.builder.check_line(line)
-        out: list[Batch] = []
-        self.builder.add(line, 1, offset_token, offset_token, self.core.clock.monotonic(), out)
-        return self._enqueue(out)
+        if self.failed is not None or self.closed:
+            self._check_open()
+        if type(row) is not dict or not plain(row):
+            row = prepare(row, self.binary_format)
+        batch = self.builder.add_row(row, offset_token, self._now)
+        if batch is None:
+            return False
+        self._enqueue([batch])
+        return True
 
     def add_rows(self, rows: Iterable[object], start: str | None, end: str | None) -> bool:
         """Buffer many rows (checked and encoded as one batch); True when a batch is ready."""

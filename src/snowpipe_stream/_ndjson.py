@@ -22,9 +22,10 @@ import msgspec
 
 from ._exceptions import InvalidRowError, RowTypeError
 
-__all__ = ["encode_lines", "encode_row", "prepare", "prepare_many"]
+__all__ = ["encode_lines", "encode_row", "encode_row_into", "plain", "prepare", "prepare_many"]
 
 _encoder = msgspec.json.Encoder()
+_encode_into = _encoder.encode_into
 _SCALARS = frozenset({str, int, bool, type(None)})
 _OTHER_OK = frozenset({dt.datetime, dt.date, dt.time, uuid.UUID})
 _MAX_DEPTH = 64
@@ -107,7 +108,7 @@ def _mapping(
     return changed, (out if out is not None else row)
 
 
-def _plain(row: dict[Any, Any]) -> bool:
+def plain(row: dict[Any, Any]) -> bool:
     """True when ``row`` needs no conversion: str keys; scalar, finite float or flat list values.
 
     Written as one flat loop because it runs for every row: it is most of append_row's cost.
@@ -140,7 +141,7 @@ def prepare(row: object, binary_format: str = "hex", where: str = "row") -> Mapp
 
     Raises :class:`RowTypeError` or :class:`InvalidRowError` naming the column and the fix.
     """
-    if type(row) is dict and _plain(row):
+    if type(row) is dict and plain(row):
         return row
     if not isinstance(row, Mapping):
         raise RowTypeError(
@@ -157,7 +158,7 @@ def prepare_many(
     out: list[Mapping[str, Any]] = []
     append = out.append
     for row in rows:
-        if type(row) is dict and _plain(row):
+        if type(row) is dict and plain(row):
             append(row)
         else:
             append(prepare(row, binary_format, where=f"row {first_index + len(out)}"))
@@ -180,6 +181,17 @@ def encode_row(row: Mapping[str, Any], where: str = "row") -> bytes:
         return _encoder.encode(row) + b"\n"
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise _encode_error(exc, where) from None
+
+
+def encode_row_into(row: Mapping[str, Any], buf: bytearray, where: str = "row") -> None:
+    """Append one prepared row and its ``\\n`` to ``buf``; on error ``buf`` is left as it was."""
+    start = len(buf)
+    try:
+        _encode_into(row, buf, -1)
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
+        del buf[start:]
+        raise _encode_error(exc, where) from None
+    buf.append(10)
 
 
 def encode_lines(rows: list[Mapping[str, Any]], first_index: int = 0) -> bytes:

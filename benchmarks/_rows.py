@@ -1,0 +1,26 @@
+"""Realistic ~200-byte event rows, made deterministically."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+KINDS = ("page_view", "click", "add_to_cart", "purchase", "search", "signup")
+
+
+def event(i: int, rng: random.Random) -> dict[str, Any]:
+    return {
+        "event_id": f"{rng.getrandbits(128):032x}",
+        "ts": f"2026-11-28T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
+        "user_id": rng.randrange(1_000_000),
+        "kind": KINDS[i % len(KINDS)],
+        "url": f"https://shop.example.com/p/{rng.randrange(100_000)}?ref=home",
+        "amount": round(rng.random() * 500, 2),
+        "ok": i % 7 != 0,
+        "tags": ["web", KINDS[(i + 1) % len(KINDS)]],
+    }
+
+
+def events(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [event(i, rng) for i in range(n)]
