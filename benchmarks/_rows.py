@@ -11,7 +11,8 @@ KINDS = ("page_view", "click", "add_to_cart", "purchase", "search", "signup")
 def event(i: int, rng: random.Random) -> dict[str, Any]:
     return {
         "event_id": f"{rng.getrandbits(128):032x}",
-        "ts": f"2026-11-28T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
+        "ts": f"2026-11-28T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}"
+        f".{i % 1000:03d}Z",
         "user_id": rng.randrange(1_000_000),
         "kind": KINDS[i % len(KINDS)],
         "url": f"https://shop.example.com/p/{rng.randrange(100_000)}?ref=home",

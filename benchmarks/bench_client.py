@@ -125,8 +125,9 @@ def end_to_end(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
             channel, _ = client.open_channel("e2e")
             t0 = time.perf_counter()
             for i in range(0, len(rows), 10_000):
-                channel.append_rows(rows[i : i + 10_000])
-            channel.wait_for_commit(lambda _t: not channel._core.inflight, timeout=120)
+                chunk = rows[i : i + 10_000]
+                channel.append_rows(chunk, str(i + 1), str(i + len(chunk)))
+            channel.wait_for_commit(str(len(rows)), timeout=120)
             dt = time.perf_counter() - t0
             assert len(emu.rows(DB, SCHEMA, PIPE)) == len(rows)
         lines.append(
