@@ -338,27 +338,49 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
 
 
 def _pipe_info(db: str, schema: str, pipe: str) -> dict[str, Any]:
-    """The stage and encryption object the official SDK asks for (dummy but well-formed)."""
-    return {
-        "database_name": db.upper(),
-        "schema_name": schema.upper(),
-        "pipe_name": pipe.upper(),
-        "stage_location": {
-            "location_type": "LOCAL_FS",
-            "location": "/tmp/snowpipe-stream-emulator/stage/",
-            "path": "",
-            "region": "local",
-            "storage_account": None,
-            "is_client_side_encrypted": True,
-            "creds": {},
-            "presigned_url": None,
-            "end_point": None,
+    """The stage and encryption object the official SDK asks for at start-up.
+
+    The SDK only uploads to the stage in file mode, which the emulator cannot serve; with its
+    rowset-mode properties it never does, but it still requires a well-formed answer.
+    """
+    stage = {
+        "expiry_time_ms": 4_102_444_800_000,  # 2100-01-01
+        "location_type": "S3",
+        "location": f"snowpipe-stream-emulator/{db}/{schema}/{pipe}/",
+        "use_s3_regional_url": False,
+        "use_fips": False,
+        "region": "us-west-2",
+        "end_point": None,
+        "storage_account": None,
+        "storage_endpoint": None,
+        "bucket_name": "snowpipe-stream-emulator",
+        "path_prefix": f"{db}/{schema}/{pipe}/",
+        "is_client_side_encrypted": True,
+        "creds": {"AWS_KEY_ID": "EMULATOR", "AWS_SECRET_KEY": "EMULATOR", "AWS_TOKEN": "EMULATOR"},
+        # The SDK's tuning parameters; a large rowset-mode buffer keeps it on the /rows path.
+        "parameters": {
+            "max_client_lag_seconds": 1,
+            "rowset_flush_threshold_kb": 4096,
+            "max_buffered_kb_for_rowset_mode": 65_535,
+            "rowset_threshold_lookback_seconds": 10,
+            "rowset_threshold_ewma_weight": 50,
+            "target_file_size_compressed_mb": 100,
+            "cpu_throttle_high_watermark_percent": 95,
+            "cpu_throttle_low_watermark_percent": 80,
+            "mem_throttle_high_watermark_percent": 95,
+            "mem_throttle_low_watermark_percent": 80,
         },
-        "pipe_key": base64.b64encode(b"\x00" * 32).decode(),
-        "encryption_key_id": 1,
-        "encryption_version": 1,
-        "status_code": 0,
-        "message": "Success",
+    }
+    return {
+        "rowset_stage_location": stage,
+        "durable_stage_location": stage,
+        "encryption_info": {
+            "pipe_key": base64.b64encode(b"\x00" * 32).decode(),
+            "pipe_key_id": 1,
+            "diversifier": "emulator",
+            "encryption_version": 1,
+        },
+        "parameter_overrides": {},
     }
 
 

@@ -1,0 +1,54 @@
+"""Run Snowflake's official Python SDK against a URL; print one JSON line of results.
+
+Invoked by test_official_sdk.py in a subprocess (the SDK's Rust runtime keeps threads and a
+global logger of its own). Arguments: URL ACCOUNT USER KEY_FILE ROWS.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from snowflake.ingest.streaming import StreamingIngestClient
+
+
+def main() -> int:
+    url, account, user, key_file, n = sys.argv[1:6]
+    rows = int(n)
+    props = {
+        "account": account,
+        "user": user,
+        "url": url,
+        "private_key": Path(key_file).read_text(),
+        # Stay on the /rows path: otherwise the SDK uploads large batches to cloud storage.
+        "max_buffered_kb_for_rowset_mode": "10000000",
+        "max_rowset_payload_size_mb": "100",
+    }
+    client = StreamingIngestClient("official-sdk", "DB", "SCHEMA", "PIPE", properties=props)
+    channel, status = client.open_channel("sdk-channel")
+    opened = status.latest_committed_offset_token
+    for i in range(1, rows + 1):
+        channel.append_row({"n": i, "source": "official-sdk"}, str(i))
+    channel.wait_for_commit(
+        lambda token: token is not None and int(token) >= rows, timeout_seconds=120
+    )
+    statuses = client.get_channel_statuses(["sdk-channel"])
+    st = statuses["sdk-channel"]
+    channel.close(drop=True)
+    client.close()
+    print(
+        json.dumps(
+            {
+                "opened_at": opened,
+                "committed": st.latest_committed_offset_token,
+                "rows_inserted": st.rows_inserted_count,
+                "status": st.status_code,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
