@@ -377,7 +377,9 @@ def test_strict_pipes_and_soft_limits(rsa_key: PrivateKey, clock: FakeClock) -> 
 def test_sdk_side_endpoints(session: Session) -> None:
     info = session.http.post(f"{BASE}:pipe-info", params={"requestId": "x"}, json={})
     assert info.status_code == 200
-    assert len(base64.b64decode(info.json()["pipe_key"])) == 32
+    doc = info.json()
+    assert len(base64.b64decode(doc["encryption_info"]["pipe_key"])) == 32
+    assert doc["rowset_stage_location"]["location_type"] == "S3"
     tele = session.http.post("/telemetry/send/sessionless", json={})
     assert tele.json() == {"success": True, "data": "", "code": "", "message": ""}
 

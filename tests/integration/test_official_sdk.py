@@ -49,7 +49,9 @@ def test_official_sdk_full_flow(tmp_path: Path, rsa_key: PrivateKey) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        marked = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        assert marked, out.stdout[-3000:]
+        result = json.loads(marked[-1][len("RESULT ") :])
         assert result == {
             "opened_at": None,
             "committed": "10000",
