@@ -1,7 +1,7 @@
-"""Run Snowflake's official Python SDK against a URL; print one JSON line of results.
+"""Run Snowflake's official Python SDK against a URL; write the results as JSON to a file.
 
-Invoked by test_official_sdk.py in a subprocess (the SDK's Rust runtime keeps threads and a
-global logger of its own). Arguments: URL ACCOUNT USER KEY_FILE ROWS.
+Invoked by test_official_sdk.py in a subprocess: the SDK's Rust runtime keeps threads and
+logs to stdout itself. Arguments: URL ACCOUNT USER KEY_FILE ROWS RESULT_FILE.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from snowflake.ingest.streaming import StreamingIngestClient
 
 
 def main() -> int:
-    url, account, user, key_file, n = sys.argv[1:6]
+    url, account, user, key_file, n, result_file = sys.argv[1:7]
     rows = int(n)
     props = {
         "account": account,
@@ -33,20 +33,16 @@ def main() -> int:
     channel.wait_for_commit(
         lambda token: token is not None and int(token) >= rows, timeout_seconds=120
     )
-    statuses = client.get_channel_statuses(["sdk-channel"])
-    st = statuses["sdk-channel"]
+    st = client.get_channel_statuses(["sdk-channel"])["sdk-channel"]
     channel.close(drop=True)
     client.close()
-    print(
-        json.dumps(
-            {
-                "opened_at": opened,
-                "committed": st.latest_committed_offset_token,
-                "rows_inserted": st.rows_inserted_count,
-                "status": st.status_code,
-            }
-        )
-    )
+    result = {
+        "opened_at": opened,
+        "committed": st.latest_committed_offset_token,
+        "rows_inserted": st.rows_inserted_count,
+        "status": st.status_code,
+    }
+    Path(result_file).write_text(json.dumps(result))
     return 0
 
 
