@@ -41,6 +41,7 @@ def test_official_sdk_full_flow(tmp_path: Path, rsa_key: PrivateKey) -> None:
                 "sdk_user",
                 str(key_file),
                 "10000",
+                str(tmp_path / "result.json"),
             ],
             capture_output=True,
             text=True,
@@ -49,9 +50,7 @@ def test_official_sdk_full_flow(tmp_path: Path, rsa_key: PrivateKey) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
-        marked = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        assert marked, out.stdout[-3000:]
-        result = json.loads(marked[-1][len("RESULT ") :])
+        result = json.loads((tmp_path / "result.json").read_text())
         assert result == {
             "opened_at": None,
             "committed": "10000",
