@@ -57,6 +57,7 @@ class FakeSnowflake:
         ingest_host: str = "myorg_acct.ingest.example.com",
         scoped_key: PrivateKey | None = None,
         commit_on_append: bool = True,
+        commit_on_status: bool = False,
     ) -> None:
         self.ingest_host = ingest_host
         self.requests: list[httpx.Request] = []
@@ -69,6 +70,7 @@ class FakeSnowflake:
         self.tokens_issued = 0
         self.scoped_key = scoped_key
         self.commit_on_append = commit_on_append
+        self.commit_on_status = commit_on_status
         self.status_code: dict[str, str] = defaultdict(lambda: "SUCCESS")
 
     # --- test helpers ---------------------------------------------------------------------
@@ -182,6 +184,8 @@ class FakeSnowflake:
                 headers={"x-snowflake-session": f"session-{ch}"},
             )
         if kind == "status":
+            if self.commit_on_status:
+                self.commit_all()
             names = json.loads(request.content)["channel_names"]
             return httpx.Response(
                 200,

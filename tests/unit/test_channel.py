@@ -421,3 +421,68 @@ def test_stats(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
     assert stats.rows_appended == 2
     assert stats.bytes_sent == len(b'{"a":1}\n{"a":2}\n')
     assert stats.requests == len(fake.requests)
+
+
+def test_backpressure_waits_for_commits(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
+    # Nothing commits until a status call: with room for ~2 batches in flight, the channel
+    # must poll for commits before it sends more.
+    fake = FakeSnowflake(commit_on_append=False, commit_on_status=True)
+    rows = [{"i": i, "pad": "y" * 200} for i in range(40)]
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        for i, row in enumerate(rows, 1):
+            await channel.append_row(row, offset_token=str(i))
+        await channel.wait_for_commit("40", timeout=30)
+
+    run(mode, fake, clock, rsa_key, scenario, max_request_bytes=1024, max_inflight_bytes=2048)
+    assert fake.rows["ch"] == rows
+    kinds = [r.url.path.rsplit("/", 1)[-1] for r in fake.requests]
+    in_flight = 0
+    for kind in kinds:  # never more than 2 appends between two status polls
+        in_flight = 0 if kind.endswith("bulk-channel-status") else in_flight + (kind == "rows")
+        assert in_flight <= 2
+
+
+def test_unrecoverable_channel_raises_at_once(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": 1}, offset_token="1")
+        await channel.flush()
+        # The table was dropped: the status says so, and reopening says so too.
+        fake.status_code["ch"] = "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
+        with pytest.raises(ChannelInvalidatedError, match="could not be recovered") as info:
+            await channel.wait_for_commit("1", timeout=60)
+        assert info.value.code == "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
+        assert not info.value.recoverable
+        with pytest.raises(ChannelInvalidatedError):
+            await channel.append_row({"a": 2})
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert clock.sleeps == []  # no polling until the timeout
+
+
+def test_rows_older_than_max_client_lag_are_flushed_in_the_background(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"a": 1}, offset_token="1")
+        for _ in range(60):  # the flusher looks every few ms of real time
+            await asyncio.sleep(0.005)
+        assert fake.calls("append") == []  # not old enough on the (fake) clock
+        clock.advance(0.06)
+        for _ in range(400):
+            if fake.calls("append"):
+                break
+            await asyncio.sleep(0.005)
+        assert len(fake.calls("append")) == 1
+
+    run(mode, fake, clock, rsa_key, scenario, max_client_lag=0.05)
+    assert fake.rows["ch"] == [{"a": 1}]
