@@ -27,9 +27,9 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# Until the CLI lands (issue 5), the demo shows the JWT core on a simulated clock.
+# The main job on the embedded emulator: token expiry, faults, exactly-once read-back.
 demo: $(STAMP)
-	$(BIN)/python examples/auth_demo.py
+	$(BIN)/snowpipe-stream demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

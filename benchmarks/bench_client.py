@@ -10,9 +10,8 @@ import httpx
 import msgspec
 
 from snowpipe_stream import Client, PrivateKey
+from snowpipe_stream.cli._events import events
 from snowpipe_stream.emulator import Emulator
-
-from ._rows import events
 
 DB, SCHEMA, PIPE = "DB", "S", "P"
 

@@ -176,8 +176,12 @@ class Client(_BaseClient):
                 except Exception as exc:  # reported again on the caller's next call
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
-    def close(self) -> None:
-        """Close every open channel (waiting for its commits), then the connections."""
+    def close(self, wait_for_flush: bool = True) -> None:
+        """Close every open channel (waiting for its commits), then the connections.
+
+        With ``wait_for_flush=False`` buffered and uncommitted rows are abandoned (after a
+        Ctrl-C, say): reopen the channel and resume from its committed offset token.
+        """
         if self._closed:
             return
         self._closed = True
@@ -185,7 +189,7 @@ class Client(_BaseClient):
         try:
             with self._channels_lock:
                 channels = list(self._channels.values())
-            for channel in channels:
+            for channel in channels if wait_for_flush else ():
                 channel.close()
         finally:
             if self._flusher is not None:
@@ -274,7 +278,8 @@ class AsyncClient(_BaseClient):
                 except Exception as exc:
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
-    async def aclose(self) -> None:
+    async def aclose(self, wait_for_flush: bool = True) -> None:
+        """Close every open channel (waiting for its commits), then the connections."""
         if self._closed:
             return
         self._closed = True
@@ -283,7 +288,7 @@ class AsyncClient(_BaseClient):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         try:
-            for channel in list(self._channels.values()):
+            for channel in list(self._channels.values()) if wait_for_flush else ():
                 await channel.close()
         finally:
             await self._driver.aclose()

@@ -215,7 +215,8 @@ class JwtManager:
         elif old is None:
             reason, remaining = "initial", None
         else:
-            reason, remaining = "margin", old.expires_at - now
+            remaining = old.expires_at - now
+            reason = "margin" if remaining > 0 else "expired"
         token, expires_at = mint_jwt(
             self._key,
             account=self._account,

@@ -231,3 +231,16 @@ def test_manager_repr_has_no_token(rsa_key: PrivateKey, clock: FakeClock) -> Non
     text = repr(jm)
     assert token not in text and token.split(".")[1] not in text
     assert rsa_key.fingerprint in text
+
+
+def test_a_token_past_its_expiry_is_refreshed_with_reason_expired(
+    rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    jm = manager(rsa_key, clock, lifetime_secs=60)
+    first = jm.get_token()
+    clock.advance(600)  # idle for ten minutes: the cached token is long expired
+    assert jm.state() is TokenState.INVALID
+    assert jm.get_token() != first
+    assert any(
+        m.startswith("JWT refreshed (reason=expired") for m in messages(caplog, logging.INFO)
+    )

@@ -1,4 +1,4 @@
-"""Realistic ~200-byte event rows, made deterministically."""
+"""Realistic ~200-byte web events, made deterministically (the demo's and benchmarks' data)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,316 @@
+"""The ``snowpipe-stream`` command: ingest files, check credentials, inspect channels, demo.
+
+Exit codes: 0 ok, 2 usage or configuration error, 65 bad input, 69 Snowflake unreachable or
+authentication failed, 75 temporary failure (throttled or timed out after retries), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._exceptions import SnowpipeError
+from .._jwt import clamp_lifetime, effective_margin, normalize_account, normalize_user
+from .._keys import PrivateKey
+from .._version import __version__
+from ._common import (
+    EXIT_USAGE,
+    build_config,
+    connection_options,
+    fail,
+    handle_errors,
+    setup_logging,
+)
+from ._readers import FORMATS
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snowpipe-stream")
+def main() -> None:
+    """Stream rows into Snowflake through the Snowpipe Streaming REST API.
+
+    Credentials come from flags, then SNOWFLAKE_* environment variables, then --profile.
+    """
+
+
+def _pipe_options(fn: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--database", required=True, help="Database name."),
+            click.option("--schema", required=True, help="Schema name."),
+            click.option(
+                "--pipe",
+                required=True,
+                help="Pipe name (a table's default pipe is <TABLE>-STREAMING).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@_pipe_options
+@click.option("--channel", required=True, help="Channel name (one writer per channel).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "gzip", "none"]),
+    default=None,
+    help="Request body compression [default: zstd].",
+)
+@click.option(
+    "--batch-bytes",
+    type=int,
+    default=None,
+    help="Largest request, uncompressed [default: 4 MiB; at most 16 MiB].",
+)
+@click.option(
+    "--commit-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the final commit.",
+)
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
+)
+@connection_options
+@handle_errors
+def ingest(
+    files: tuple[str, ...],
+    database: str,
+    schema: str,
+    pipe: str,
+    channel: str,
+    fmt: str,
+    compression: str | None,
+    batch_bytes: int | None,
+    commit_timeout: float,
+    no_progress: bool,
+    **opts: Any,
+) -> None:
+    """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
+
+    Each record's offset token is its number across the inputs, so running the same command
+    again after a crash or Ctrl-C sends only what was not committed.
+    """
+    from ._ingest import run_ingest
+
+    setup_logging(opts["verbose"])
+    config = build_config(opts, compression=compression, max_request_bytes=batch_bytes)
+    run_ingest(
+        config,
+        files=list(files),
+        database=database,
+        schema=schema,
+        pipe=pipe,
+        channel_name=channel,
+        fmt=fmt,
+        commit_timeout=commit_timeout,
+        progress=not no_progress and sys.stderr.isatty(),
+    )
+
+
+@main.command()
+@click.argument("channels", nargs=-1, required=True)
+@_pipe_options
+@connection_options
+@handle_errors
+def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **opts: Any) -> None:
+    """Show the status of CHANNELS (names are case-sensitive here)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .._client import Client
+
+    setup_logging(opts["verbose"])
+    with Client("snowpipe-stream-cli", database, schema, pipe, config=build_config(opts)) as client:
+        statuses = client.get_channel_statuses(list(channels))
+    table = Table(title=f"{database}.{schema}.{pipe}")
+    for col in (
+        "channel",
+        "status",
+        "committed offset",
+        "rows inserted",
+        "rows parsed",
+        "row errors",
+        "last error",
+    ):
+        table.add_column(col)
+    for name, st in statuses.items():
+        table.add_row(
+            name,
+            st.channel_status_code,
+            str(st.last_committed_offset_token),
+            f"{st.rows_inserted:,}",
+            f"{st.rows_parsed:,}",
+            f"{st.rows_error_count:,}",
+            st.last_error_message or "",
+        )
+    Console().print(table)
+
+
+@main.command("drop-channel")
+@click.argument("channel")
+@_pipe_options
+@connection_options
+@handle_errors
+def drop_channel(channel: str, database: str, schema: str, pipe: str, **opts: Any) -> None:
+    """Drop CHANNEL: its committed offset token and history are reset (rows stay)."""
+    from .._client import Client
+
+    setup_logging(opts["verbose"])
+    with Client("snowpipe-stream-cli", database, schema, pipe, config=build_config(opts)) as client:
+        client.drop_channel(channel)
+    click.echo(f"dropped channel {channel} of {database}.{schema}.{pipe}")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for rsa_key.p8 and rsa_key.pub.",
+)
+@click.option("--bits", type=click.IntRange(2048, 8192), default=2048, show_default=True)
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Encrypt the key with the passphrase in this environment variable.",
+)
+@click.option(
+    "--user", help="User name for the ALTER USER statement [default: SNOWFLAKE_USER or <user>]."
+)
+@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+def keygen(
+    out_dir: Path, bits: int, passphrase_env: str | None, user: str | None, force: bool
+) -> None:
+    """Generate a key pair for key-pair authentication."""
+    passphrase = None
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env)
+        if not passphrase:
+            click.echo(
+                f"error: --passphrase-env names {passphrase_env}, which is not set", err=True
+            )
+            sys.exit(EXIT_USAGE)
+    private_path, public_path = out_dir / "rsa_key.p8", out_dir / "rsa_key.pub"
+    if not force and (private_path.exists() or public_path.exists()):
+        click.echo(
+            f"error: {private_path} or {public_path} exists; use --force to replace", err=True
+        )
+        sys.exit(EXIT_USAGE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = PrivateKey.generate(bits)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_key_pem(passphrase))
+    os.chmod(private_path, stat.S_IRUSR | stat.S_IWUSR)
+    public_path.write_text(key.public_key_pem())
+    who = normalize_user(user or os.environ.get("SNOWFLAKE_USER") or "") or "<user>"
+    click.echo(
+        f"wrote {private_path} (mode 0600{', encrypted' if passphrase else ''}) and {public_path}"
+    )
+    click.echo(f"fingerprint: {key.fingerprint}")
+    click.echo("register the public key in Snowflake with:")
+    click.echo(f"  ALTER USER {who} SET RSA_PUBLIC_KEY='{key.public_key_body()}';")
+    click.echo("then DESC USER shows RSA_PUBLIC_KEY_FP = the fingerprint above.")
+
+
+@main.command()
+@click.option(
+    "--show-token",
+    is_flag=True,
+    help="Also print the JWT and scoped token (secrets: handle with care).",
+)
+@connection_options
+def check(show_token: bool, **opts: Any) -> None:
+    """Check the configuration and key, then discover the ingest host and exchange a token."""
+    from .._clock import SYSTEM_CLOCK
+    from .._protocol import hostname_op, parse_hostname, parse_scoped_token, token_op
+    from .._transport import Call, Core, SyncDriver
+
+    setup_logging(opts["verbose"])
+    try:
+        config = build_config(opts)
+    except SnowpipeError as exc:
+        fail(exc)
+    key = config.key
+    click.echo(f"url:          {config.control_url}")
+    if key is None:
+        click.echo("credential:   a user-supplied JWT (deprecated; give the private key instead)")
+    else:
+        lifetime = clamp_lifetime(config.jwt_exp_secs)
+        margin = effective_margin(config.jwt_refresh_margin_secs, lifetime)
+        click.echo(
+            f"account:      {normalize_account(config.account or '')} (as in the JWT claims)"
+        )
+        click.echo(f"user:         {normalize_user(config.user or '')}")
+        click.echo(f"fingerprint:  {key.fingerprint} ({key.bits}-bit RSA)")
+        clamped = (
+            f" (jwt_exp_secs={config.jwt_exp_secs:g} clamped into [30, 3600])"
+            if lifetime != config.jwt_exp_secs
+            else ""
+        )
+        click.echo(f"JWT lifetime: {lifetime} s{clamped}; refreshed {margin:g} s before expiry")
+    core = Core(config, SYSTEM_CLOCK)
+    driver = SyncDriver(core)
+    fingerprint = key.fingerprint if key is not None else None
+    try:
+        resp = driver.run(_one(Call(hostname_op())))
+        host, url = parse_hostname(resp.content, core.control_url)
+        click.echo(f"ok: hostname discovery: ingest host {host} ({url})")
+        resp = driver.run(_one(Call(token_op(host))))
+        token, expires_at = parse_scoped_token(resp.content, SYSTEM_CLOCK.time())
+        click.echo(
+            f"ok: token exchange: scoped token of {len(token)} chars, valid "
+            f"{expires_at - SYSTEM_CLOCK.time():.0f} s"
+        )
+        if show_token:
+            click.echo(f"JWT: {core.jwt.get_token()}")
+            click.echo(f"scoped token: {token}")
+    except SnowpipeError as exc:
+        fail(exc, fingerprint)
+    finally:
+        driver.close()
+    click.echo("all checks passed")
+
+
+def _one(effect: Any) -> Any:
+    resp = yield effect
+    return resp
+
+
+@main.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    }
+)
+@click.pass_context
+def emulator(ctx: click.Context) -> None:
+    """Run the Snowpipe Streaming emulator in the foreground (--help for its options)."""
+    from ..emulator.__main__ import main as emulator_main
+
+    sys.exit(emulator_main(list(ctx.args)))
+
+
+@main.command()
+@click.option("--rows", type=click.IntRange(1000, 10_000_000), default=200_000, show_default=True)
+def demo(rows: int) -> None:
+    """The main job on the embedded emulator: token expiry, faults, exactly-once read-back."""
+    from ._demo import run_demo
+
+    sys.exit(run_demo(rows=rows))

@@ -1,0 +1,170 @@
+"""What every command shares: connection options, logging, exit codes, error messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .._config import ClientConfig
+from .._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ChannelInvalidatedError,
+    CommitTimeoutError,
+    ConfigError,
+    InvalidRowError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+    SnowpipeError,
+    ThrottledError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# sysexits.h, as the issue asks: usage, bad input, service unavailable, temporary failure.
+EXIT_OK, EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 0, 2, 65, 69, 75
+EXIT_INTERRUPTED = 130
+
+
+def connection_options(fn: F) -> F:
+    """The options every command that talks to Snowflake takes (flags > env > profile)."""
+    options = [
+        click.option(
+            "--profile",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="profile.json with Snowflake's SDK keys (account, user, url, "
+            "private_key_file, ...).",
+        ),
+        click.option("--account", help="Account identifier (or SNOWFLAKE_ACCOUNT)."),
+        click.option("--user", help="User the public key is registered on (or SNOWFLAKE_USER)."),
+        click.option(
+            "--url",
+            help="Account URL; default https://<account>.snowflakecomputing.com"
+            " (or SNOWFLAKE_URL).",
+        ),
+        click.option(
+            "--private-key-file",
+            type=click.Path(path_type=Path),
+            help="PEM/DER private key file (or SNOWFLAKE_PRIVATE_KEY_PATH).",
+        ),
+        click.option(
+            "--private-key-passphrase-env",
+            metavar="VAR",
+            help="Name of the environment variable holding the key's passphrase "
+            "(never the passphrase itself).",
+        ),
+        click.option("--role", help="Role for the session (or SNOWFLAKE_ROLE)."),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="-v: the library's INFO logs (JWT refreshes, retries); -vv: DEBUG.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    root = logging.getLogger("snowpipe_stream")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
+    """A ClientConfig from the command's options, the environment and the profile."""
+    var = opts.get("private_key_passphrase_env")
+    passphrase = None
+    if var:
+        if var not in os.environ:
+            raise ConfigError(
+                f"--private-key-passphrase-env names {var}, but that variable is not set"
+            )
+        passphrase = os.environ[var]
+    key_file = opts.get("private_key_file")
+    return ClientConfig.from_sources(
+        profile_path=opts.get("profile"),
+        env=os.environ,
+        account=opts.get("account"),
+        user=opts.get("user"),
+        url=opts.get("url"),
+        role=opts.get("role"),
+        private_key_file=str(key_file) if key_file is not None else None,
+        private_key_passphrase=passphrase,
+        **extra,
+    )
+
+
+def exit_code(exc: BaseException) -> int:
+    """The process exit code for an error (see the README's table)."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, InvalidRowError):
+        return EXIT_DATAERR
+    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError | APITimeoutError):
+        return EXIT_TEMPFAIL
+    if isinstance(
+        exc,
+        APIConnectionError
+        | AuthenticationError
+        | PermissionDeniedError
+        | NotFoundError
+        | ChannelInvalidatedError,
+    ):
+        return EXIT_UNAVAILABLE
+    return EXIT_UNAVAILABLE if isinstance(exc, SnowpipeError) else 1
+
+
+def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
+    """What to do about an error, in a line."""
+    if isinstance(exc, AuthenticationError):
+        fp = f" ({fingerprint})" if fingerprint else ""
+        return (
+            "check the key: compare this key's fingerprint" + fp + " with RSA_PUBLIC_KEY_FP "
+            "in DESC USER, and the account and user names; `snowpipe-stream check` shows "
+            "both"
+        )
+    if isinstance(exc, APIConnectionError):
+        return "check --url / SNOWFLAKE_URL and the network; `snowpipe-stream check` tests it"
+    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError):
+        return "a temporary failure: run the same command again; it resumes where it stopped"
+    return None
+
+
+def fail(exc: BaseException, fingerprint: str | None = None) -> None:
+    """Print the error (and what to do) and exit with its code."""
+    click.echo(f"error: {exc}", err=True)
+    h = hint(exc, fingerprint)
+    if h:
+        click.echo(f"hint: {h}", err=True)
+    sys.exit(exit_code(exc))
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into messages and exit codes instead of tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SnowpipeError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]

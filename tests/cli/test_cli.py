@@ -1,0 +1,317 @@
+"""The installed ``snowpipe-stream`` command, run in a subprocess against the emulator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snowpipe_stream import PrivateKey
+from snowpipe_stream.emulator import Emulator
+from tests.conftest import KEYS
+
+EXE = str(Path(sys.executable).parent / "snowpipe-stream")
+ACCOUNT, USER = "cli-acct", "cli_user"
+PIPE_ARGS = ["--database", "DB", "--schema", "S", "--pipe", "P"]
+
+
+@pytest.fixture
+def emu(rsa_key: PrivateKey) -> Iterator[Emulator]:
+    with Emulator(users=[(ACCOUNT, USER, rsa_key)], commit_delay_ms=20) as emulator:
+        yield emulator
+
+
+def env_for(emu: Emulator, key_file: Path = KEYS / "rsa_key.p8", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWFLAKE_")}
+    env.update(
+        {
+            "SNOWFLAKE_ACCOUNT": ACCOUNT,
+            "SNOWFLAKE_USER": USER,
+            "SNOWFLAKE_URL": emu.url,
+            "SNOWFLAKE_PRIVATE_KEY_PATH": str(key_file),
+            **extra,
+        }
+    )
+    return env
+
+
+def cli(
+    *args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin.decode() if stdin is not None else None,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ingest(
+    emu: Emulator, *files: str, channel: str = "c1", extra: tuple[str, ...] = (), **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    return cli("ingest", *files, *PIPE_ARGS, "--channel", channel, *extra, env=env_for(emu), **kw)
+
+
+def write_ndjson(path: Path, n: int, start: int = 1) -> Path:
+    path.write_text(
+        "".join(json.dumps({"n": i, "pad": "z" * 40}) + "\n" for i in range(start, start + n))
+    )
+    return path
+
+
+def committed(emu: Emulator, channel: str = "c1") -> list[int]:
+    return [
+        r["n"] if isinstance(r["n"], int) else int(r["n"])
+        for r in emu.rows("DB", "S", "P", channel)
+    ]
+
+
+def test_ingest_ndjson_then_rerun_sends_nothing_new(emu: Emulator, tmp_path: Path) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 500)
+    first = ingest(emu, str(data))
+    assert first.returncode == 0, first.stderr
+    line = first.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"ingested 500 rows \(500 new\) into DB\.S\.P channel c1; committed "
+        r"offset 500; [\d.]+ MB in [\d.]+ s",
+        line,
+    ), line
+    second = ingest(emu, str(data))
+    assert second.returncode == 0, second.stderr
+    assert "ingested 500 rows (0 new)" in second.stdout
+    assert committed(emu) == list(range(1, 501))
+
+
+def test_ingest_appends_new_records_of_a_growing_input(emu: Emulator, tmp_path: Path) -> None:
+    a = write_ndjson(tmp_path / "a.ndjson", 100)
+    assert ingest(emu, str(a)).returncode == 0
+    b = write_ndjson(tmp_path / "b.ndjson", 50, start=101)
+    out = ingest(emu, str(a), str(b))
+    assert "ingested 150 rows (50 new)" in out.stdout
+    assert committed(emu) == list(range(1, 151))
+
+
+def test_ingest_csv_json_and_stdin(emu: Emulator, tmp_path: Path) -> None:
+    with (tmp_path / "rows.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["n", "name"])
+        for i in range(1, 11):
+            w.writerow([i, f"name, {i}"])
+    assert (
+        ingest(emu, str(tmp_path / "rows.csv"), extra=("--format", "csv"), channel="csv").returncode
+        == 0
+    )
+    rows = emu.rows("DB", "S", "P", "csv")
+    assert rows[0] == {"n": "1", "name": "name, 1"} and len(rows) == 10
+    (tmp_path / "rows.json").write_text(json.dumps([{"n": i} for i in range(1, 8)]))
+    assert (
+        ingest(
+            emu, str(tmp_path / "rows.json"), extra=("--format", "json"), channel="json"
+        ).returncode
+        == 0
+    )
+    assert committed(emu, "json") == list(range(1, 8))
+    out = ingest(emu, "-", channel="stdin", stdin=b'{"n": 1}\n{"n": 2}\n')
+    assert out.returncode == 0 and committed(emu, "stdin") == [1, 2]
+
+
+def test_bad_line_exits_65_with_file_and_line_and_keeps_what_came_before(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "bad.ndjson"
+    lines = [json.dumps({"n": i}) for i in range(1, 6)]
+    lines.insert(3, "{not json")
+    data.write_text("\n".join(lines) + "\n")
+    out = ingest(emu, str(data))
+    assert out.returncode == 65
+    assert f"{data}:4: invalid JSON" in out.stderr
+    assert committed(emu) == [1, 2, 3]
+    # Fix the line and rerun: it resumes after record 3.
+    lines[3] = json.dumps({"n": 4})
+    lines[4] = json.dumps({"n": 5})
+    del lines[5]
+    data.write_text("\n".join(lines) + "\n")
+    out = ingest(emu, str(data))
+    assert out.returncode == 0, out.stderr
+    assert "(2 new)" in out.stdout
+    assert committed(emu) == [1, 2, 3, 4, 5]
+
+
+def test_killed_run_then_rerun_delivers_every_row_once(emu: Emulator, tmp_path: Path) -> None:
+    total = 60_000
+    data = write_ndjson(tmp_path / "big.ndjson", total)
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "ingest",
+            str(data),
+            *PIPE_ARGS,
+            "--channel",
+            "c1",
+            "--batch-bytes",
+            "20000",
+            "--no-progress",
+        ],
+        env=env_for(emu),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while emu.stats()["rows_committed"] < 5_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    before = emu.stats()["rows_committed"]
+    assert 0 < before < total, "the run was not cut short; make the file bigger"
+    out = ingest(emu, str(data))
+    assert out.returncode == 0, out.stderr
+    assert committed(emu) == list(range(1, total + 1))
+
+
+def test_wrong_key_exits_69_with_the_fingerprint_hint(
+    emu: Emulator, tmp_path: Path, other_key: PrivateKey
+) -> None:
+    key = tmp_path / "other.p8"
+    key.write_bytes(other_key.private_key_pem())
+    data = write_ndjson(tmp_path / "a.ndjson", 3)
+    out = cli("ingest", str(data), *PIPE_ARGS, "--channel", "c1", env=env_for(emu, key))
+    assert out.returncode == 69
+    assert other_key.fingerprint in out.stderr and "RSA_PUBLIC_KEY_FP" in out.stderr
+    checked = cli("check", env=env_for(emu, key))
+    assert checked.returncode == 69
+    assert f"fingerprint:  {other_key.fingerprint}" in checked.stdout
+    assert "DESC USER" in checked.stderr
+
+
+def test_config_errors_exit_2(emu: Emulator, tmp_path: Path) -> None:
+    out = cli(
+        "ingest",
+        "x.ndjson",
+        *PIPE_ARGS,
+        "--channel",
+        "c",
+        env=env_for(emu, tmp_path / "missing.p8"),
+    )
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    out = cli("check", "--private-key-passphrase-env", "NOPE_NOT_SET", env=env_for(emu))
+    assert out.returncode == 2 and "NOPE_NOT_SET" in out.stderr
+    out = cli("ingest", *PIPE_ARGS, env=env_for(emu))
+    assert out.returncode == 2  # click usage error: no files, no channel
+
+
+def test_unreachable_exits_69(tmp_path: Path, rsa_key: PrivateKey) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWFLAKE_")}
+    env.update(
+        {
+            "SNOWFLAKE_ACCOUNT": ACCOUNT,
+            "SNOWFLAKE_USER": USER,
+            "SNOWFLAKE_URL": "http://127.0.0.1:9",
+            "SNOWFLAKE_MAX_SERVER_RETRIES": "0",
+            "SNOWFLAKE_PRIVATE_KEY_PATH": str(KEYS / "rsa_key.p8"),
+        }
+    )
+    out = cli("check", env=env)
+    assert out.returncode == 69
+    assert "discover the ingest host" in out.stderr and "Connection refused" in out.stderr
+    assert "hint: check --url" in out.stderr
+
+
+def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
+    out = cli(
+        "keygen",
+        "--out",
+        str(tmp_path / "keys"),
+        "--user",
+        "new_user",
+        "--passphrase-env",
+        "KEY_PASS",
+        env={**os.environ, "KEY_PASS": "s3cret-phrase"},
+    )
+    assert out.returncode == 0, out.stderr
+    private = tmp_path / "keys" / "rsa_key.p8"
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in private.read_bytes()
+    key = PrivateKey.from_file(private, "s3cret-phrase")
+    assert f"fingerprint: {key.fingerprint}" in out.stdout
+    assert f"ALTER USER NEW_USER SET RSA_PUBLIC_KEY='{key.public_key_body()}';" in out.stdout
+    emu.add_user(
+        account=ACCOUNT, user="new_user", public_key=(tmp_path / "keys" / "rsa_key.pub").read_text()
+    )
+    env = env_for(
+        emu,
+        private,
+        SNOWFLAKE_USER="new_user",
+        KEY_PASS="s3cret-phrase",
+        SNOWFLAKE_JWT_EXP_SECS="10",
+    )
+    checked = cli("check", "--private-key-passphrase-env", "KEY_PASS", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert f"fingerprint:  {key.fingerprint}" in checked.stdout
+    assert "account:      CLI-ACCT" in checked.stdout
+    assert "JWT lifetime: 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
+    assert "ok: hostname discovery" in checked.stdout and "ok: token exchange" in checked.stdout
+    assert "eyJ" not in checked.stdout + checked.stderr  # no token without --show-token
+    assert "s3cret-phrase" not in checked.stdout + checked.stderr
+    shown = cli("check", "--show-token", "--private-key-passphrase-env", "KEY_PASS", env=env)
+    assert "scoped token: eyJ" in shown.stdout
+    again = cli("keygen", "--out", str(tmp_path / "keys"), env=os.environ.copy())
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_status_and_drop_channel(emu: Emulator, tmp_path: Path) -> None:
+    assert ingest(emu, str(write_ndjson(tmp_path / "a.ndjson", 20))).returncode == 0
+    out = cli("status", *PIPE_ARGS, "c1", env=env_for(emu))
+    assert out.returncode == 0, out.stderr
+    assert "c1" in out.stdout and "SUCCESS" in out.stdout and "20" in out.stdout
+    missing = cli("status", *PIPE_ARGS, "nope", env=env_for(emu))
+    assert missing.returncode == 69 and "'nope' does not exist" in missing.stderr
+    dropped = cli("drop-channel", *PIPE_ARGS, "c1", env=env_for(emu))
+    assert dropped.returncode == 0 and "dropped channel c1" in dropped.stdout
+    assert ingest(emu, str(tmp_path / "a.ndjson")).stdout.count("(20 new)") == 1
+
+
+def test_verbose_logs_show_refreshes_but_no_secrets(emu: Emulator, tmp_path: Path) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 5)
+    out = cli("ingest", str(data), *PIPE_ARGS, "--channel", "v", "-vv", env=env_for(emu))
+    assert out.returncode == 0, out.stderr
+    assert "JWT refreshed (reason=initial" in out.stderr
+    assert "scoped token exchanged" in out.stderr
+    assert "reusing cached JWT" in out.stderr or "DEBUG" in out.stderr
+    assert "eyJ" not in out.stderr and "BEGIN" not in out.stderr
+
+
+def test_demo_exits_0(tmp_path: Path) -> None:
+    out = cli("demo", "--rows", "20000", env=os.environ.copy())
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "jwt_exp_secs=10 is outside [30, 3600]; using 30 seconds" in out.stdout
+    assert out.stdout.count("reason=margin") >= 2
+    assert "received 401" in out.stdout and "received 429" in out.stdout
+    assert "recovered" in out.stdout
+    assert "read-back matches the input, in order │ yes" in out.stdout
+    assert "duplicates" in out.stdout and "OK: every row arrived exactly once" in out.stdout
+
+
+def test_emulator_command(tmp_path: Path, rsa_key: PrivateKey) -> None:
+    proc = subprocess.Popen([EXE, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("emulator listening on http://127.0.0.1:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert code == 0
