@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snowpipe_stream._batching import (
@@ -66,7 +66,11 @@ rows_strategy = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(
     rows=rows_strategy,
     limit=st.integers(min_value=400, max_value=3000),
