@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import ipaddress
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,6 +237,21 @@ def _maybe_json(body: bytes) -> Any:
     return None
 
 
+def _text_or_field(body: bytes, field: str, what: str) -> str:
+    """The answer's text, or its ``field`` when it is JSON (both shapes are seen)."""
+    doc = _maybe_json(body)
+    raw = (
+        doc.get(field)
+        if isinstance(doc, dict)
+        else doc
+        if isinstance(doc, str)
+        else (body.decode("utf-8", "replace"))
+    )
+    if not isinstance(raw, str) or not raw.strip():
+        raise UnexpectedResponseError(f"{what}: the answer holds no {field}", status_code=200)
+    return raw
+
+
 def parse_hostname(body: bytes, control_url: str) -> tuple[str, str]:
     """Return ``(ingest_host, ingest_base_url)`` from the hostname answer.
 
@@ -243,44 +259,31 @@ def parse_hostname(body: bytes, control_url: str) -> tuple[str, str]:
     becomes ``-`` (Snowflake's ingest service fails on underscores) and the host is lowercased.
     A bare host takes the control URL's scheme and port.
     """
-    doc = _maybe_json(body)
-    if isinstance(doc, dict):
-        raw = doc.get("hostname")
-    elif isinstance(doc, str):
-        raw = doc
-    else:
-        raw = body.decode("utf-8", "replace")
-    if not isinstance(raw, str) or not raw.strip():
-        raise UnexpectedResponseError(
-            "discover the ingest host: the answer holds no hostname", status_code=200
-        )
+    raw = _text_or_field(body, "hostname", "discover the ingest host")
     host = raw.strip().replace("_", "-").lower()
-    if "://" in host or "/" in host or any(c.isspace() for c in host):
+    control = urlsplit(control_url)
+    port = f":{control.port}" if control.port else ""
+    if _is_ipv6(host):
+        return host, f"{control.scheme}://[{host}]{port}"
+    if any(c in host for c in ":/[]@?#") or any(c.isspace() for c in host):
+        # Snowflake answers a bare host name; the scheme and port are the control URL's.
         raise UnexpectedResponseError(
             f"discover the ingest host: expected a bare host name, got {host[:80]!r}",
             status_code=200,
         )
-    control = urlsplit(control_url)
-    if ":" in host and not host.startswith("["):
-        # Some answers carry a port; keep it.
-        return host.rsplit(":", 1)[0], f"{control.scheme}://{host}"
-    port = f":{control.port}" if control.port else ""
     return host, f"{control.scheme}://{host}{port}"
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
 
 def parse_scoped_token(body: bytes, now: float) -> tuple[str, float]:
     """Return ``(token, expires_at)``; a JWT's ``exp`` is read (unverified), else 55 min."""
-    doc = _maybe_json(body)
-    if isinstance(doc, dict):
-        raw = doc.get("token")
-    elif isinstance(doc, str):
-        raw = doc
-    else:
-        raw = body.decode("utf-8", "replace")
-    if not isinstance(raw, str) or not raw.strip():
-        raise UnexpectedResponseError(
-            "exchange the JWT for a scoped token: the answer holds no token", status_code=200
-        )
+    raw = _text_or_field(body, "token", "exchange the JWT for a scoped token")
     token = raw.strip()
     claims = read_claims_unverified(token)
     exp = claim_seconds(claims.get("exp")) if claims else None

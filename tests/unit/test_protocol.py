@@ -46,6 +46,7 @@ from snowpipe_stream._protocol import (
             "https://quoted.example.com",
         ),
         (b"127.0.0.1", "http://127.0.0.1:8123", "127.0.0.1", "http://127.0.0.1:8123"),
+        (b"::1", "http://[::1]:8123", "::1", "http://[::1]:8123"),
     ],
 )
 def test_parse_hostname(body: bytes, control: str, host: str, url: str) -> None:
