@@ -484,3 +484,86 @@ def test_command_line(tmp_path: Path, rsa_key: PrivateKey) -> None:
     assert code == 0
     assert (tmp_path / "state.db").exists()
     assert os.path.exists(ca)
+
+
+def test_command_line_users_and_faults_files(
+    tmp_path: Path, rsa_key: PrivateKey, other_key: PrivateKey
+) -> None:
+    (tmp_path / "a.pub").write_text(rsa_key.public_key_pem())
+    (tmp_path / "users.json").write_text(
+        json.dumps(
+            [
+                {"account": ACCOUNT, "user": USER, "public_key_file": "a.pub"},
+                {"account": "other-acct", "user": "bob", "public_key": other_key.public_key_pem()},
+            ]
+        )
+    )
+    (tmp_path / "faults.json").write_text(
+        json.dumps([{"method": "GET", "path": "hostname", "status": 503, "count": 1}])
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snowpipe_stream.emulator",
+            "--users",
+            str(tmp_path / "users.json"),
+            "--faults",
+            str(tmp_path / "faults.json"),
+            "--strict-pipes",
+            "--pipe",
+            "DB.S.P",
+            "--soft-limits",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        with httpx.Client(headers=JSON) as http:
+            for key, account, user, status in (
+                (rsa_key, ACCOUNT, USER, 503),
+                (rsa_key, ACCOUNT, USER, 200),
+                (other_key, "other-acct", "bob", 200),
+            ):
+                token = mint_jwt(
+                    key, account=account, user=user, now=time.time(), lifetime_secs=60
+                )[0]
+                resp = http.get(
+                    f"{url}/v2/streaming/hostname", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert resp.status_code == status
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert code == 0
+
+
+def test_command_line_rejects_bad_files(tmp_path: Path) -> None:
+    (tmp_path / "users.json").write_text('{"not": "a list"}')
+    out = subprocess.run(
+        [sys.executable, "-m", "snowpipe_stream.emulator", "--users", str(tmp_path / "users.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2 and "expected a JSON list of users" in out.stderr
+    (tmp_path / "faults.json").write_text('[{"path": "x", "action": "explode"}]')
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snowpipe_stream.emulator",
+            "--faults",
+            str(tmp_path / "faults.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2 and "fault action must be one of" in out.stderr

@@ -66,7 +66,7 @@ def users_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.users:
         doc = json.loads(Path(args.users).read_text())
         if not isinstance(doc, list):
-            raise SystemExit(f"{args.users}: expected a JSON list of users")
+            raise ValueError(f"{args.users}: expected a JSON list of users")
         for entry in doc:
             keys = list(entry.get("public_keys") or [])
             if "public_key" in entry:
