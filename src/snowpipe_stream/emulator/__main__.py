@@ -78,7 +78,7 @@ def users_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
             users.append({"account": entry["account"], "user": entry["user"], "public_keys": keys})
     if args.public_key:
         if len(args.account) != 1 or len(args.user) != 1:
-            raise SystemExit(
+            raise ValueError(
                 "--public-key needs exactly one --account and one --user "
                 "(use --users FILE for several users)"
             )
