@@ -60,7 +60,10 @@ def test_16_threads_share_one_client(rsa_key: PrivateKey) -> None:
                 with progress:
                     marks = list(sent)
                     assert progress.wait_for(
-                        lambda: errors or all(s > m for s, m in zip(sent, marks, strict=True)),
+                        lambda marks=marks: (
+                            errors  # type: ignore[misc]
+                            or all(s > m for s, m in zip(sent, marks, strict=True))
+                        ),
                         timeout=30,
                     )
                 clock.advance(STEP_SECS)
