@@ -232,7 +232,9 @@ RESPONSE_CASES: list[tuple[str, str, Scripted, type[Exception], str]] = [
 def test_bad_responses(kind: str, answer: Scripted, error: type[Exception], match: str) -> None:
     fake = FakeSnowflake().then(kind, answer)
     cfg = ClientConfig.from_sources(env={}, **BASE, url=CONTROL)
-    with Client("bad-answers", "DB", "S", "P", config=cfg, transport=fake.mock()) as client:
-        with pytest.raises(error, match=match):
-            client.open_channel("ch")
-            client.get_channel_statuses(["ch"])
+    with (
+        Client("bad-answers", "DB", "S", "P", config=cfg, transport=fake.mock()) as client,
+        pytest.raises(error, match=match),
+    ):
+        client.open_channel("ch")
+        client.get_channel_statuses(["ch"])
