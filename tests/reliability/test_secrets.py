@@ -1,0 +1,154 @@
+"""No private key, passphrase or token in any repr, str or error message.
+
+(The autouse fixture in tests/conftest.py already fails any test whose log records hold one.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from snowpipe_stream import (
+    AsyncClient,
+    AuthenticationError,
+    ChannelInvalidatedError,
+    Client,
+    ClientConfig,
+    JwtManager,
+    PrivateKey,
+    PrivateKeyError,
+    SnowpipeError,
+)
+from snowpipe_stream._jwt import mint_jwt
+from snowpipe_stream.testing import FakeClock
+from tests.conftest import KEYS, PASSPHRASE, find_secrets
+from tests.fakes import CONTROL, FakeSnowflake, Scripted
+
+ENCRYPTED_PEM = (KEYS / "rsa_key_aes.p8").read_text()
+
+
+def clean(*objects: object, extra: tuple[str, ...] = ()) -> None:
+    for obj in objects:
+        for text in (repr(obj), str(obj)):
+            assert find_secrets(text) == [], text
+            assert "MII" not in text, text  # base64 of DER key material
+            for secret in extra:
+                assert secret not in text, text
+
+
+def test_reprs_of_every_public_object(rsa_key: PrivateKey) -> None:
+    clock = FakeClock()
+    fake = FakeSnowflake(scoped_key=PrivateKey.generate())
+    config = ClientConfig(
+        account="a",
+        user="u",
+        private_key=ENCRYPTED_PEM,
+        private_key_passphrase=PASSPHRASE,
+        url=CONTROL,
+    )
+    jm = JwtManager("a", "u", rsa_key, clock=clock)
+    token = jm.get_token()
+    with Client(
+        "app", "DB", "S", "P", config=config, transport=fake.mock(), clock=clock, max_client_lag=0
+    ) as client:
+        channel, status = client.open_channel("ch")
+        channel.append_row({"a": 1})
+        channel.flush()
+        scoped = fake.calls("append")[0].headers["Authorization"][7:]
+        clean(
+            client,
+            channel,
+            status,
+            client.stats,
+            config,
+            config.key,
+            jm,
+            rsa_key,
+            extra=(token, scoped, PASSPHRASE),
+        )
+
+    async def async_side() -> Any:
+        async with AsyncClient(
+            "app",
+            "DB",
+            "S",
+            "P",
+            config=config,
+            transport=fake.async_mock(),
+            clock=clock,
+            max_client_lag=0,
+        ) as aclient:
+            achannel, _ = await aclient.open_channel("ach")
+            clean(aclient, achannel, extra=(PASSPHRASE,))
+
+    asyncio.run(async_side())
+
+
+def test_supplied_jwt_is_redacted(rsa_key: PrivateKey) -> None:
+    token, _ = mint_jwt(rsa_key, account="a", user="u", now=2e9, lifetime_secs=600)
+    with pytest.warns(DeprecationWarning) as warned:
+        config = ClientConfig(account="a", user="u", jwt=token)
+    clean(config, *[w.message for w in warned], extra=(token,))
+
+
+def _errors(rsa_key: PrivateKey) -> list[SnowpipeError]:
+    errors: list[SnowpipeError] = []
+    clock = FakeClock()
+    try:
+        PrivateKey.from_pem(ENCRYPTED_PEM, "not-the-passphrase")
+    except PrivateKeyError as exc:
+        errors.append(exc)
+    try:
+        ClientConfig.from_sources(
+            env={
+                "SNOWFLAKE_PRIVATE_KEY": ENCRYPTED_PEM,
+                "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "wrong-" + PASSPHRASE,
+            },
+            account="a",
+            user="u",
+        )
+    except PrivateKeyError as exc:
+        errors.append(exc)
+    fake = FakeSnowflake().then(
+        "append", Scripted(401, {"code": "390303"}), Scripted(401, {"code": "390303"})
+    )
+    with Client(
+        "app",
+        "DB",
+        "S",
+        "P",
+        account="a",
+        user="u",
+        private_key=rsa_key,
+        url=CONTROL,
+        transport=fake.mock(),
+        clock=clock,
+        max_client_lag=0,
+    ) as client:
+        channel, _ = client.open_channel("ch")
+        channel.append_row({"a": 1})
+        try:
+            channel.flush()
+        except AuthenticationError as exc:
+            errors.append(exc)
+        fake.status_code["ch"] = "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
+        try:
+            channel.wait_for_commit("1", timeout=5)
+        except ChannelInvalidatedError as exc:
+            errors.append(exc)
+        bearers = {r.headers["Authorization"] for r in fake.requests}
+    for err in errors:
+        clean(err, extra=(PASSPHRASE, *bearers, *(b[7:] for b in bearers)))
+    return errors
+
+
+def test_error_messages(rsa_key: PrivateKey) -> None:
+    errors = _errors(rsa_key)
+    assert [type(e).__name__ for e in errors] == [
+        "PrivateKeyError",
+        "PrivateKeyError",
+        "AuthenticationError",
+        "ChannelInvalidatedError",
+    ]
