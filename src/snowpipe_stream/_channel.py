@@ -59,8 +59,10 @@ _log = logging.getLogger("snowpipe_stream.channel")
 
 #: Consecutive recoveries without a successful append before the channel gives up.
 MAX_RECOVERIES_WITHOUT_PROGRESS = 3
-#: Commit polling starts fast (commits usually land within a second) and backs off.
+#: Commit polling starts fast (commits usually land within a second) and backs off gently:
+#: the wait after a commit lands is about half the current interval.
 POLL_INITIAL_SECS = 0.05
+POLL_GROWTH = 1.5
 POLL_MAX_SECS = 1.0
 #: How often a long commit wait says it is still waiting.
 WAIT_WARNING_EVERY_SECS = 60.0
@@ -336,7 +338,7 @@ class ChannelCore:
                     last_committed=self.committed,
                 )
             yield Sleep(delay)
-            delay = min(delay * 2, POLL_MAX_SECS)
+            delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
 
     def wait_flow(self, target: CommitTarget, timeout: float) -> Flow[str | None]:
         """Flush, then poll until ``target`` is committed (None: everything sent so far)."""
@@ -383,7 +385,7 @@ class ChannelCore:
                 )
                 next_warning = now + WAIT_WARNING_EVERY_SECS
             yield Sleep(min(delay, max(deadline - now, 0.0)))
-            delay = min(delay * 2, POLL_MAX_SECS)
+            delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
 
     def close_flow(self, drop: bool, timeout: float) -> Flow[None]:
         if self.failed is None and not self.closed:
