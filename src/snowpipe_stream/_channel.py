@@ -64,6 +64,9 @@ MAX_RECOVERIES_WITHOUT_PROGRESS = 3
 POLL_INITIAL_SECS = 0.05
 POLL_GROWTH = 1.5
 POLL_MAX_SECS = 1.0
+#: While streaming with more than a quarter of max_inflight_bytes uncommitted, check commits
+#: at most this often (one status request) to release the batches kept for replay.
+OPPORTUNISTIC_POLL_SECS = 0.5
 #: How often a long commit wait says it is still waiting.
 WAIT_WARNING_EVERY_SECS = 60.0
 
@@ -94,6 +97,7 @@ class ChannelCore:
         self.failed: ChannelInvalidatedError | None = None
         self.closed = False
         self.recoveries_without_progress = 0
+        self.last_poll = core.clock.monotonic()
 
     # --- buffering (pure; the shell holds the lock) ---------------------------------------
 
@@ -238,6 +242,19 @@ class ChannelCore:
             if not batch.sent:
                 batch.sent = True
                 self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
+            if self._time_to_poll():
+                # Opportunistic commit tracking: release what committed meanwhile, so memory
+                # stays well below max_inflight_bytes during a long stream.
+                yield from self.poll_flow()
+
+    def _time_to_poll(self) -> bool:
+        if self.inflight_bytes < self.max_inflight_bytes // 4:
+            return False
+        now = self.core.clock.monotonic()
+        if now - self.last_poll < OPPORTUNISTIC_POLL_SECS:
+            return False
+        self.last_poll = now
+        return True
 
     def _must_reopen(self, why: str, cause: SnowpipeError) -> None:
         self.recoveries_without_progress += 1
