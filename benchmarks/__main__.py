@@ -1,4 +1,9 @@
-"""Run every benchmark and print a Markdown report: ``python -m benchmarks [name ...]``."""
+"""Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
+
+``python -m benchmarks [jwt] [client] [e2e]`` (``make bench`` runs them all). Sizes:
+``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
+(default 1,000,000) for the chaos run.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,37 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
-from . import bench_client, bench_jwt
+from . import bench_client, bench_e2e, bench_jwt
 
-BENCHES = {"jwt": bench_jwt.run, "client": bench_client.run}
+BENCHES = {"jwt": bench_jwt.run, "client": bench_client.run, "e2e": bench_e2e.run}
+REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHES)
-    print(f"# snowpipe-stream benchmarks, {time.strftime('%Y-%m-%d')}")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {platform.platform()}"
-    )
-    print()
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}", file=sys.stderr)
+        return 2
+    lines = [
+        "# snowpipe-stream benchmarks",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()} ({platform.platform()}), with "
+        f"`python -m benchmarks {' '.join(names)}` (`make bench` runs all).",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
     for name in names:
-        for line in BENCHES[name]():
-            print(line)
+        part = BENCHES[name]()
+        print("\n".join(part), flush=True)
+        lines += part
+    if not argv:
+        REPORT.parent.mkdir(exist_ok=True)
+        REPORT.write_text("\n".join(lines) + "\n")
+        print(f"(written to {REPORT})")
     return 0
 
 

@@ -108,35 +108,6 @@ def per_row_overhead(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def end_to_end(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "## End to end into the emulator (one process, loopback, plain HTTP)",
-        "",
-        "| rows | compression | first append → confirmed commit | rows/s | MB/s NDJSON |",
-        "|---|---|---|---|---|",
-    ]
-    nbytes = len(msgspec.json.Encoder().encode_lines(rows))
-    for compression in ("zstd", "none"):
-        with (
-            Emulator(users=[("acct", "u", key)]) as emu,
-            _client(key, compression, url=emu.url) as client,
-        ):
-            channel, _ = client.open_channel("e2e")
-            t0 = time.perf_counter()
-            for i in range(0, len(rows), 10_000):
-                chunk = rows[i : i + 10_000]
-                channel.append_rows(chunk, str(i + 1), str(i + len(chunk)))
-            channel.wait_for_commit(str(len(rows)), timeout=120)
-            dt = time.perf_counter() - t0
-            assert len(emu.rows(DB, SCHEMA, PIPE)) == len(rows)
-        lines.append(
-            f"| {len(rows):,} | {compression} | {dt:.2f} s | {len(rows) / dt:,.0f} | "
-            f"{nbytes / dt / 1e6:.1f} |"
-        )
-    lines.append("")
-    return lines
-
-
 def emulator_ingest(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
     """The emulator alone: pre-encoded 4 MiB zstd batches posted back to back."""
     import zstandard
@@ -183,4 +154,4 @@ def emulator_ingest(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
 def run() -> list[str]:
     key = PrivateKey.generate()
     rows = events(200_000)
-    return per_row_overhead(key, rows) + end_to_end(key, rows) + emulator_ingest(key, rows)
+    return per_row_overhead(key, rows) + emulator_ingest(key, rows)
