@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from snowpipe_stream import AsyncClient, Channel, Client
@@ -46,3 +47,42 @@ async def open_client(
             yield aclient
         finally:
             await aclient.aclose()
+
+
+def run_on_fake(
+    mode: str,
+    fake: Any,
+    clock: Any,
+    key: Any,
+    scenario: Callable[[Any], Awaitable[Any]],
+    **cfg: Any,
+) -> Any:
+    """Run ``scenario(client)`` on a client of ``mode`` talking to a FakeSnowflake."""
+    from snowpipe_stream import ClientConfig
+    from tests.fakes import CONTROL
+
+    async def main() -> Any:
+        settings: dict[str, Any] = {
+            "account": "myorg-acct",
+            "user": "svc",
+            "url": CONTROL,
+            "max_client_lag": 0,
+            **cfg,
+        }
+        if "jwt" not in settings:
+            settings["private_key"] = key
+        config = ClientConfig.from_sources(env={}, **settings)
+        async with open_client(
+            mode,
+            "app",
+            "DB",
+            "SCHEMA",
+            "PIPE",
+            config=config,
+            clock=clock,
+            transport=fake.mock(),
+            async_transport=fake.async_mock(),
+        ) as c:
+            return await scenario(c)
+
+    return asyncio.run(main())

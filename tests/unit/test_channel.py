@@ -11,7 +11,6 @@ import zstandard
 
 from snowpipe_stream import (
     ChannelInvalidatedError,
-    ClientConfig,
     CommitTimeoutError,
     ConflictError,
     InvalidRowError,
@@ -21,41 +20,13 @@ from snowpipe_stream import (
     RowTypeError,
 )
 from snowpipe_stream.testing import FakeClock
-from tests.clients import open_client
-from tests.fakes import CONTROL, FakeSnowflake, Scripted
+from tests.clients import run_on_fake
+from tests.fakes import FakeSnowflake, Scripted
 
 pytestmark = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-def run(
-    mode: str, fake: FakeSnowflake, clock: FakeClock, key: PrivateKey, scenario: Any, **cfg: Any
-) -> Any:
-    async def main() -> Any:
-        config = ClientConfig.from_sources(
-            env={},
-            **{
-                "account": "myorg-acct",
-                "user": "svc",
-                "url": CONTROL,
-                "private_key": key,
-                "max_client_lag": 0,
-                **cfg,
-            },
-        )
-        async with open_client(
-            mode,
-            "app",
-            "DB",
-            "SCHEMA",
-            "PIPE",
-            config=config,
-            clock=clock,
-            transport=fake.mock(),
-            async_transport=fake.async_mock(),
-        ) as c:
-            return await scenario(c)
-
-    return asyncio.run(main())
+run = run_on_fake
 
 
 def test_request_sequence_and_headers(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:

@@ -6,9 +6,7 @@ Every scenario runs on the sync Client and on the AsyncClient; time is a FakeClo
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -16,7 +14,6 @@ import pytest
 from snowpipe_stream import (
     APIConnectionError,
     AuthenticationError,
-    ClientConfig,
     NotFoundError,
     PermissionDeniedError,
     PrivateKey,
@@ -25,45 +22,13 @@ from snowpipe_stream import (
 )
 from snowpipe_stream._jwt import mint_jwt
 from snowpipe_stream.testing import FakeClock
-from tests.clients import open_client
-from tests.fakes import CONTROL, FakeSnowflake, Scripted
+from tests.clients import run_on_fake
+from tests.fakes import FakeSnowflake, Scripted
 
 pytestmark = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-def run(
-    mode: str,
-    fake: FakeSnowflake,
-    clock: FakeClock,
-    key: PrivateKey,
-    scenario: Callable[[Any], Awaitable[Any]],
-    **cfg: Any,
-) -> Any:
-    async def main() -> Any:
-        settings: dict[str, Any] = {
-            "account": "myorg-acct",
-            "user": "svc",
-            "url": CONTROL,
-            "max_client_lag": 0,
-            **cfg,
-        }
-        if "jwt" not in settings:
-            settings["private_key"] = key
-        config = ClientConfig.from_sources(env={}, **settings)
-        async with open_client(
-            mode,
-            "app",
-            "DB",
-            "SCHEMA",
-            "PIPE",
-            config=config,
-            clock=clock,
-            transport=fake.mock(),
-            async_transport=fake.async_mock(),
-        ) as c:
-            return await scenario(c)
-
-    return asyncio.run(main())
+run = run_on_fake
 
 
 async def open_and_append(client: Any) -> Any:
