@@ -100,6 +100,10 @@ class BatchBuilder:
         self._first_at: float | None = None
 
     @property
+    def max_bytes(self) -> int:
+        return self._max
+
+    @property
     def rows(self) -> int:
         return self._rows
 

@@ -36,7 +36,7 @@ from ._exceptions import (
     ServerError,
     SnowpipeError,
 )
-from ._ndjson import encode_lines, encode_row, plain, prepare, prepare_many
+from ._ndjson import encode_lines, plain, prepare, prepare_many
 from ._protocol import (
     ChannelStatus,
     Compressor,
@@ -120,17 +120,18 @@ class ChannelCore:
         if not prepared:
             return False
         blob = encode_lines(prepared)
-        if len(blob) > self.builder_limit:
-            # Only then look for a single row over the limit (it would never fit a request).
-            for i, row in enumerate(prepared):
-                self.builder.check_line(encode_row(row), where=f"row {i}")
+        if len(blob) > self.builder.max_bytes:
+            # Only then can a single row be over the limit (it would never fit a request):
+            # look for one before anything is buffered.
+            lines = blob.split(b"\n")
+            if max(map(len, lines)) + 1 > self.builder.max_bytes:
+                i = next(
+                    i for i, line in enumerate(lines) if len(line) + 1 > self.builder.max_bytes
+                )
+                self.builder.check_line(lines[i] + b"\n", where=f"row {i}")
         out: list[Batch] = []
         self.builder.add(blob, len(prepared), start, end, self.core.clock.monotonic(), out)
         return self._enqueue(out)
-
-    @property
-    def builder_limit(self) -> int:
-        return self.core.config.max_request_bytes
 
     def cut(self) -> bool:
         """Move buffered rows into a ready batch; True when anything is ready to send."""
