@@ -226,9 +226,7 @@ class Core:
                 if decision.delay > 0:
                     yield Sleep(decision.delay)
                 continue
-            raise self._error(
-                op, resp, outcome, decision.action, decision.reason, attempts, failure
-            )
+            raise self._error(op, resp, outcome, decision.action, decision.reason, failure)
 
     def _log_retry(self, op: Op, outcome: Outcome, delay: float, attempts: Attempts) -> None:
         if outcome.status == 401:
@@ -269,7 +267,6 @@ class Core:
         outcome: Outcome,
         action: Action,
         reason: str,
-        attempts: Attempts,
         failure: httpx.TransportError | None,
     ) -> SnowpipeError:
         if failure is not None:
