@@ -147,13 +147,19 @@ class ChannelCore:
     def _enqueue(self, batches: list[Batch]) -> bool:
         for batch in batches:
             if batch.end_token is None:
-                # No caller token in this batch: number it after the last integer token.
+                # No caller token in this batch: number it after the last integer token (a
+                # batch needs a token of its own, or its commit could never be confirmed).
                 last = parse_int_token(self.last_token)
-                if self.last_token is None or last is not None:
-                    batch.end_token = str((last or 0) + 1)
-                    batch.start_token = batch.start_token or batch.end_token
-            if batch.end_token is not None:
-                self.last_token = batch.end_token
+                if last is None and self.last_token is not None:
+                    _log.warning(
+                        "channel %s: the last offset token %r is not an integer; rows sent "
+                        "without offset tokens are numbered from 1",
+                        self.name,
+                        self.last_token,
+                    )
+                batch.end_token = str((last or 0) + 1)
+                batch.start_token = batch.start_token or batch.end_token
+            self.last_token = batch.end_token
             self.ready.append(batch)
         return bool(batches)
 

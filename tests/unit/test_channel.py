@@ -457,3 +457,20 @@ def test_rows_older_than_max_client_lag_are_flushed_in_the_background(
 
     run(mode, fake, clock, rsa_key, scenario, max_client_lag=0.05)
     assert fake.rows["ch"] == [{"a": 1}]
+
+
+def test_untokened_rows_after_a_non_integer_token_are_still_tracked(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSnowflake()
+    fake.committed["ch"] = "kafka-offset-abc"
+    fake.sequencer["ch"] = 1
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows([{"a": 1}, {"a": 2}])
+        await channel.close()  # must not wait forever for an untrackable batch
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert [r.url.params["endOffsetToken"] for r in fake.calls("append")] == ["1"]
+    assert any("is not an integer" in r.getMessage() for r in caplog.records)
