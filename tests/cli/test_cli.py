@@ -315,3 +315,14 @@ def test_emulator_command(tmp_path: Path, rsa_key: PrivateKey) -> None:
         assert proc.stdout is not None
         proc.stdout.close()
     assert code == 0
+
+
+def test_a_row_too_large_mid_chunk_stops_without_duplicates(emu: Emulator, tmp_path: Path) -> None:
+    data = tmp_path / "big-row.ndjson"
+    lines = [json.dumps({"n": i}) for i in range(1, 11)]
+    lines[6] = json.dumps({"n": 7, "blob": "x" * 5000})  # over --batch-bytes 4096
+    data.write_text("\n".join(lines) + "\n")
+    out = ingest(emu, str(data), extra=("--batch-bytes", "4096"))
+    assert out.returncode == 65, out.stderr
+    assert f"{data}:7:" in out.stderr and "over the 4096-byte request limit" in out.stderr
+    assert committed(emu) == [1, 2, 3, 4, 5, 6]  # each exactly once

@@ -128,14 +128,18 @@ def ingest(
                 for record in read_records(files, fmt, skip):
                     chunk.append(record)
                     if len(chunk) >= CHUNK_ROWS:
-                        send(chunk)
-                        chunk = []
+                        pending, chunk = chunk, []
+                        send(pending)
                         bar.update(new_rows, new_bytes, _retries(client))
-                send(chunk)
-            except BadInput as bad:
-                # Keep what came before the bad record: send and commit it, then stop.
-                if chunk and chunk[-1].line != bad.line:
+                pending, chunk = chunk, []
+                send(pending)
+            except BadInput:
+                # Keep what came before the bad record: send (once: `chunk` holds only records
+                # not yet given to send) and commit it, then stop.
+                try:
                     send(chunk)
+                except BadInput as earlier:
+                    bad = earlier
                 if last > skip:
                     channel.wait_for_commit(str(last), timeout=commit_timeout)
                 click.echo(f"error: {bad}", err=True)
