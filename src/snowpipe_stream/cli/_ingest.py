@@ -133,12 +133,13 @@ def ingest(
                         bar.update(new_rows, new_bytes, _retries(client))
                 pending, chunk = chunk, []
                 send(pending)
-            except BadInput:
+            except BadInput as exc:
                 # Keep what came before the bad record: send (once: `chunk` holds only records
                 # not yet given to send) and commit it, then stop.
+                bad = exc
                 try:
                     send(chunk)
-                except BadInput as earlier:
+                except BadInput as earlier:  # a bad row before the bad line: report that one
                     bad = earlier
                 if last > skip:
                     channel.wait_for_commit(str(last), timeout=commit_timeout)
