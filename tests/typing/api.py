@@ -1,0 +1,71 @@
+"""Type-checked use of the public API (mypy --strict checks this file in `make test`).
+
+Not run: it pins the names and types other code relies on, so a change that breaks a caller's
+types fails the type check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from snowpipe_stream import (
+    AsyncChannel,
+    AsyncClient,
+    AuthenticationError,
+    Channel,
+    ChannelStatus,
+    Client,
+    ClientConfig,
+    JwtManager,
+    PrivateKey,
+    SnowpipeError,
+)
+from snowpipe_stream.testing import FakeClock
+
+
+def sync_usage(config: ClientConfig) -> str | None:
+    with Client("app", "DB", "S", "P", config=config) as client:
+        opened: tuple[Channel, ChannelStatus] = client.open_channel("ch", offset_token=None)
+        channel, status = opened
+        channel.append_row({"id": 1}, offset_token="1")
+        channel.append_rows([{"id": 2}, {"id": 3}], start_offset_token="2", end_offset_token="3")
+        channel.flush()
+        committed: str | None = channel.wait_for_commit("3", timeout=60)
+        channel.wait_for_commit(lambda token: token is not None, timeout=1.5)
+        statuses: dict[str, ChannelStatus] = client.get_channel_statuses(["ch"])
+        rows: int = statuses["ch"].rows_inserted + client.stats.rows_appended
+        del rows
+        channel.close(drop=False, timeout=300)
+        client.drop_channel("ch")
+        return committed or status.last_committed_offset_token
+
+
+async def async_usage(config: ClientConfig) -> str | None:
+    async with AsyncClient("app", "DB", "S", "P", config=config) as client:
+        channel: AsyncChannel
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"id": 1})
+        await channel.append_rows([{"id": 2}], "2", "2")
+        token = await channel.get_latest_committed_offset_token()
+        await channel.close()
+        return token
+
+
+def auth_usage() -> str:
+    key = PrivateKey.from_file(os.environ["KEY"], passphrase=None)
+    jm = JwtManager("myorg-acct", "svc", key, lifetime_secs=3540, refresh_margin_secs=30,
+                    clock=FakeClock())
+    token: str = jm.get_token()
+    jm.invalidate()
+    expires: float | None = jm.expires_at
+    del expires
+    cfg = ClientConfig.from_sources(profile_path=None, env=os.environ, private_key=key)
+    try:
+        sync_usage(cfg)
+        asyncio.run(async_usage(cfg))
+    except AuthenticationError as exc:
+        return f"{exc.status_code} {exc.code} {exc.request_id}"
+    except SnowpipeError:
+        return key.fingerprint
+    return token
