@@ -54,8 +54,9 @@ async def async_usage(config: ClientConfig) -> str | None:
 
 def auth_usage() -> str:
     key = PrivateKey.from_file(os.environ["KEY"], passphrase=None)
-    jm = JwtManager("myorg-acct", "svc", key, lifetime_secs=3540, refresh_margin_secs=30,
-                    clock=FakeClock())
+    jm = JwtManager(
+        "myorg-acct", "svc", key, lifetime_secs=3540, refresh_margin_secs=30, clock=FakeClock()
+    )
     token: str = jm.get_token()
     jm.invalidate()
     expires: float | None = jm.expires_at
