@@ -33,10 +33,11 @@ from ._exceptions import (
     APIConnectionError,
     ChannelInvalidatedError,
     CommitTimeoutError,
+    InvalidRowError,
     ServerError,
     SnowpipeError,
 )
-from ._ndjson import encode_lines, plain, prepare, prepare_many
+from ._ndjson import encode_lines, line_problem, object_lines, plain, prepare, prepare_many
 from ._protocol import (
     ChannelStatus,
     Compressor,
@@ -119,7 +120,20 @@ class ChannelCore:
         prepared = prepare_many(rows, self.binary_format)
         if not prepared:
             return False
-        blob = encode_lines(prepared)
+        return self._add_blob(encode_lines(prepared), len(prepared), start, end)
+
+    def add_ndjson(self, data: bytes, start: str | None, end: str | None) -> bool:
+        """Buffer rows that are NDJSON already (one JSON object per line); checked, not parsed."""
+        self._check_open()
+        blob, count, bad = object_lines(bytes(data))
+        if bad:
+            lines = [line for line in bytes(data).split(b"\n") if line.strip()]
+            raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(lines[bad[0] - 1])}")
+        if not count:
+            return False
+        return self._add_blob(blob, count, start, end)
+
+    def _add_blob(self, blob: bytes, count: int, start: str | None, end: str | None) -> bool:
         if len(blob) > self.builder.max_bytes:
             # Only then can a single row be over the limit (it would never fit a request):
             # look for one before anything is buffered.
@@ -130,7 +144,7 @@ class ChannelCore:
                 )
                 self.builder.check_line(lines[i] + b"\n", where=f"row {i}")
         out: list[Batch] = []
-        self.builder.add(blob, len(prepared), start, end, self.core.clock.monotonic(), out)
+        self.builder.add(blob, count, start, end, self.core.clock.monotonic(), out)
         return self._enqueue(out)
 
     def cut(self) -> bool:
@@ -476,6 +490,19 @@ class Channel:
             if self._core.add_rows(rows, start_offset_token, end_offset_token):
                 self._client._run(self._core.send_flow())
 
+    def append_ndjson(
+        self,
+        data: bytes,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        """Buffer rows given as NDJSON bytes (one JSON object per line), without parsing them
+        into Python objects: the fast path for data that is JSON already. A line that is not a
+        JSON object raises :class:`InvalidRowError` and none of ``data`` is buffered."""
+        with self._lock:
+            if self._core.add_ndjson(data, start_offset_token, end_offset_token):
+                self._client._run(self._core.send_flow())
+
     def flush(self) -> None:
         """Send every buffered row now (does not wait for the commit)."""
         with self._lock:
@@ -555,6 +582,16 @@ class AsyncChannel:
         end_offset_token: str | None = None,
     ) -> None:
         if self._core.add_rows(rows, start_offset_token, end_offset_token):
+            async with self._lock:
+                await self._client._run(self._core.send_flow())
+
+    async def append_ndjson(
+        self,
+        data: bytes,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        if self._core.add_ndjson(data, start_offset_token, end_offset_token):
             async with self._lock:
                 await self._client._run(self._core.send_flow())
 

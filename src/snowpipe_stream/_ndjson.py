@@ -22,9 +22,20 @@ import msgspec
 
 from ._exceptions import InvalidRowError, RowTypeError
 
-__all__ = ["encode_lines", "encode_row", "encode_row_into", "plain", "prepare", "prepare_many"]
+__all__ = [
+    "encode_lines",
+    "encode_row",
+    "encode_row_into",
+    "line_problem",
+    "object_lines",
+    "plain",
+    "prepare",
+    "prepare_many",
+]
 
 _encoder = msgspec.json.Encoder()
+_decode = msgspec.json.decode
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode_into = _encoder.encode_into
 _SCALARS = frozenset({str, int, bool, type(None)})
 _OTHER_OK = frozenset({dt.datetime, dt.date, dt.time, uuid.UUID})
@@ -203,3 +214,45 @@ def encode_lines(rows: list[Mapping[str, Any]], first_index: int = 0) -> bytes:
         for i, row in enumerate(rows, first_index):
             encode_row(row, where=f"row {i}")
         raise
+
+
+# --- NDJSON that is already encoded ---------------------------------------------------------
+
+
+def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
+    """``(NDJSON of the object lines, their count, 1-based numbers of the other lines)``.
+
+    Blank lines are skipped (and not numbered). The usual body (every line an object, no blank
+    lines) is checked as one JSON array of raw values, without building a Python object per
+    row; otherwise line by line.
+    """
+    if raw and not raw.endswith(b"\n"):
+        raw += b"\n"
+    n = raw.count(b"\n")
+    if raw.startswith(b"{") and raw.count(b"\n{") == n - 1 and b"\n\n" not in raw:
+        try:
+            docs = _raw_list(b"[" + raw.replace(b"\n", b",")[:-1] + b"]")
+        except msgspec.DecodeError:
+            docs = None
+        if docs is not None and len(docs) == n:
+            return raw, n, []
+    good: list[bytes] = []
+    bad: list[int] = []
+    lines = [line for line in raw.split(b"\n") if line.strip()]
+    for number, line in enumerate(lines, 1):
+        if line_problem(line) is None:
+            good.append(line.rstrip(b"\r"))
+        else:
+            bad.append(number)
+    return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
+
+
+def line_problem(line: bytes) -> str | None:
+    """Why one NDJSON line is not a row (invalid JSON, not an object), or None."""
+    try:
+        doc = _decode(line)
+    except msgspec.DecodeError as exc:
+        return f"invalid JSON: {exc}"
+    if type(doc) is not dict:
+        return f"expected a JSON object, got {type(doc).__name__}"
+    return None

@@ -474,3 +474,24 @@ def test_untokened_rows_after_a_non_integer_token_are_still_tracked(
     run(mode, fake, clock, rsa_key, scenario)
     assert [r.url.params["endOffsetToken"] for r in fake.calls("append")] == ["1"]
     assert any("is not an integer" in r.getMessage() for r in caplog.records)
+
+
+def test_append_ndjson_checks_lines_without_parsing_rows(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_ndjson(b'{"n": 1}\n{"n": 2}\r\n\n{"n": 3}', "1", "3")
+        with pytest.raises(InvalidRowError, match="line 2 of the NDJSON: invalid JSON"):
+            await channel.append_ndjson(b'{"n": 4}\n{"n": \n', "4", "5")
+        with pytest.raises(InvalidRowError, match="expected a JSON object, got list"):
+            await channel.append_ndjson(b"[1, 2]\n", "4", "4")
+        with pytest.raises(RowTooLargeError, match="row 1 is"):
+            await channel.append_ndjson(b'{"n": 4}\n{"x": "' + b"y" * 5000 + b'"}\n', "4", "5")
+        await channel.append_ndjson(b'{"n": 4}\n', "4", "4")
+        await channel.wait_for_commit("4", timeout=5)
+
+    run(mode, fake, clock, rsa_key, scenario, max_request_bytes=4096, max_inflight_bytes=8192)
+    assert fake.rows["ch"] == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]

@@ -1,10 +1,10 @@
-"""The emulator's NDJSON validation: the fast path and the line-by-line path agree."""
+"""NDJSON validation (the emulator's and append_ndjson's): fast and line-by-line paths agree."""
 
 from __future__ import annotations
 
 import pytest
 
-from snowpipe_stream.emulator._state import split_rows
+from snowpipe_stream._ndjson import object_lines as split_rows
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -14,6 +14,7 @@ from .._batching import parse_int_token
 from .._client import Client
 from .._config import ClientConfig
 from .._exceptions import ConfigError, InvalidRowError
+from .._ndjson import line_problem
 from ._common import EXIT_DATAERR, EXIT_INTERRUPTED
 from ._readers import BadInput, Record, read_records
 
@@ -100,21 +101,30 @@ def ingest(
         last = skip
         chunk: list[Record] = []
 
+        def append(records: list[Record]) -> None:
+            rows = [r.row for r in records]
+            first, final = str(records[0].number), str(records[-1].number)
+            if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
+                channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
+            else:
+                channel.append_rows(cast("list[dict[str, Any]]", rows), first, final)
+
         def send(records: list[Record]) -> None:
             nonlocal new_rows, new_bytes, last
             if not records:
                 return
             try:
-                channel.append_rows(
-                    [r.row for r in records], str(records[0].number), str(records[-1].number)
-                )
+                append(records)
             except InvalidRowError:
                 # Find the row at fault: the rows before it go in, it is reported.
                 for record in records:
                     try:
-                        channel.append_rows([record.row], str(record.number), str(record.number))
+                        append([record])
                     except InvalidRowError as exc:
-                        raise BadInput(record.source, record.line, str(exc)) from None
+                        reason = str(exc)
+                        if isinstance(record.row, bytes):
+                            reason = line_problem(record.row) or reason
+                        raise BadInput(record.source, record.line, reason) from None
                     new_rows += 1
                     new_bytes += record.size
                     last = record.number

@@ -23,6 +23,7 @@ import zstandard
 
 from .._clock import Clock
 from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from .._ndjson import object_lines
 from . import _messages as M
 
 _log = logging.getLogger("snowpipe_stream.emulator")
@@ -30,7 +31,6 @@ _log = logging.getLogger("snowpipe_stream.emulator")
 PipeKey = tuple[str, str, str]
 
 _decode = msgspec.json.decode
-_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _zstd = zstandard.ZstdDecompressor()
 
 
@@ -103,35 +103,6 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
     if len(raw) > limit:
         raise EmulatorError(M.PAYLOAD_TOO_LARGE, f"The uncompressed payload exceeds {limit} bytes")
     return raw
-
-
-def split_rows(raw: bytes) -> tuple[bytes, int, list[int]]:
-    """``(valid NDJSON, row count, 1-based numbers of the lines that are not objects)``."""
-    if raw and not raw.endswith(b"\n"):
-        raw += b"\n"
-    n = raw.count(b"\n")
-    # Fast path, for the usual body (every line an object, no blank lines): validate the whole
-    # body as one JSON array of raw values, without building a Python object per row.
-    if raw.startswith(b"{") and raw.count(b"\n{") == n - 1 and b"\n\n" not in raw:
-        try:
-            docs = _raw_list(b"[" + raw.replace(b"\n", b",")[:-1] + b"]")
-        except msgspec.DecodeError:
-            docs = None
-        if docs is not None and len(docs) == n:
-            return raw, n, []
-    good: list[bytes] = []
-    bad: list[int] = []
-    lines = [line for line in raw.split(b"\n") if line.strip()]
-    for number, line in enumerate(lines, 1):
-        try:
-            ok = type(_decode(line)) is dict
-        except msgspec.DecodeError:
-            ok = False
-        if ok:
-            good.append(line.rstrip(b"\r"))
-        else:
-            bad.append(number)
-    return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
 
 
 class EmulatorState:
@@ -307,7 +278,7 @@ class EmulatorState:
                 raise EmulatorError(M.INVALID_ROW_SEQUENCER)
             if self.soft_limits:
                 self._throttle(ch, len(raw))
-            data, rows, bad = split_rows(raw)
+            data, rows, bad = object_lines(raw)
             now = self.clock.time()
             ch.rows_parsed += rows + len(bad)
             if bad:
