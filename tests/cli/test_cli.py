@@ -326,3 +326,53 @@ def test_a_row_too_large_mid_chunk_stops_without_duplicates(emu: Emulator, tmp_p
     assert out.returncode == 65, out.stderr
     assert f"{data}:7:" in out.stderr and "over the 4096-byte request limit" in out.stderr
     assert committed(emu) == [1, 2, 3, 4, 5, 6]  # each exactly once
+
+
+def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "account": ACCOUNT,
+                "user": "nobody",
+                "url": emu.url,
+                "private_key_file": str(KEYS / "rsa_key.p8"),
+                "host": "ignored",
+                "port": 443,
+            }
+        )
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SNOWFLAKE_")}
+    # The profile's user is wrong: the env's wins over it ...
+    ok = cli("check", "--profile", str(profile), env={**base, "SNOWFLAKE_USER": USER})
+    assert ok.returncode == 0, ok.stderr
+    assert "user:         CLI_USER" in ok.stdout
+    # ... and a flag wins over the env.
+    flagged = cli(
+        "check",
+        "--profile",
+        str(profile),
+        "--user",
+        "someone_else",
+        env={**base, "SNOWFLAKE_USER": USER},
+    )
+    assert flagged.returncode == 69 and "user:         SOMEONE_ELSE" in flagged.stdout
+    # python -m snowpipe_stream is the same command.
+    module = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snowpipe_stream",
+            "check",
+            "--profile",
+            str(profile),
+            "--user",
+            USER,
+        ],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert module.returncode == 0, module.stderr
