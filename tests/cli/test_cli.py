@@ -376,3 +376,35 @@ def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None
         check=False,
     )
     assert module.returncode == 0, module.stderr
+
+
+def test_progress_bar_on_a_terminal(emu: Emulator, tmp_path: Path) -> None:
+    import pty
+
+    data = write_ndjson(tmp_path / "a.ndjson", 30_000)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [EXE, "ingest", str(data), *PIPE_ARGS, "--channel", "tty"],
+        env={**env_for(emu), "TERM": "xterm", "COLUMNS": "120"},
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"rows/s" in seen and b"retries" in seen and b"MB" in seen
+    assert "ingested 30,000 rows" in out
+    # Without a terminal (every other test) there is no progress output at all.
+    plain = ingest(emu, str(data), channel="no-tty")
+    assert "rows/s" not in plain.stderr
