@@ -23,7 +23,7 @@ def python_blocks() -> list[str]:
 
 def test_readme_examples_are_the_example_files() -> None:
     examples = {p.name: p.read_text() for p in (ROOT / "examples").glob("*.py")}
-    for name in ("quickstart.py", "quickstart_async.py"):
+    for name in ("quickstart.py", "quickstart_async.py", "emulator_test.py"):
         body = examples[name].split('"""', 2)[2].strip()
         assert any(body == block.strip() for block in python_blocks()), name
 
@@ -51,6 +51,18 @@ def test_examples_run_against_the_emulator(rsa_key: PrivateKey) -> None:
                 assert out.stdout.strip() == f"committed up to {1000 * run}"
             rows = emu.rows("MY_DB", "PUBLIC", "EVENTS-STREAMING", channel)
             assert [r["id"] for r in rows] == list(range(1, 2001))
+
+
+def test_emulator_example_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "emulator_test.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2 back-offs; 100 rows committed"
 
 
 def test_every_command_in_the_readme_exists() -> None:
