@@ -20,13 +20,18 @@ import httpx
 from ._channel import AsyncChannel, Channel, ChannelCore
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, SnowpipeError
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
 __all__ = ["AsyncClient", "Client"]
 
 _log = logging.getLogger("snowpipe_stream.channel")
+
+
+def _log_failure(exc: SnowpipeError) -> None:
+    """A call failed for good (after its retries and recoveries): say so once, at ERROR."""
+    _log.error("%s: %s", type(exc).__name__, exc)
 
 
 class _BaseClient:
@@ -113,7 +118,11 @@ class Client(_BaseClient):
         self._closed = False
 
     def _run(self, flow: Flow[T]) -> T:
-        return self._driver.run(flow)
+        try:
+            return self._driver.run(flow)
+        except SnowpipeError as exc:
+            _log_failure(exc)
+            raise
 
     def open_channel(
         self, name: str, offset_token: str | None = None
@@ -232,7 +241,11 @@ class AsyncClient(_BaseClient):
         self._closed = False
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await self._driver.run(flow)
+        try:
+            return await self._driver.run(flow)
+        except SnowpipeError as exc:
+            _log_failure(exc)
+            raise
 
     async def open_channel(
         self, name: str, offset_token: str | None = None

@@ -495,3 +495,17 @@ def test_append_ndjson_checks_lines_without_parsing_rows(
 
     run(mode, fake, clock, rsa_key, scenario, max_request_bytes=4096, max_inflight_bytes=8192)
     assert fake.rows["ch"] == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
+
+
+def test_final_failures_are_logged_at_error(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSnowflake().then("open", Scripted(403, {"code": "ERR_NO_GRANT"}))
+
+    async def scenario(client: Any) -> None:
+        with pytest.raises(Exception, match="ERR_NO_GRANT"):
+            await client.open_channel("ch")
+
+    run(mode, fake, clock, rsa_key, scenario)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("PermissionDeniedError: open channel 'ch'")

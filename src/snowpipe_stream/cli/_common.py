@@ -79,6 +79,9 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    if verbose == 0:
+        # The command prints a final failure itself, with a hint; the log line would repeat it.
+        handler.addFilter(lambda record: record.levelno < logging.ERROR)
     root = logging.getLogger("snowpipe_stream")
     root.handlers[:] = [handler]
     root.setLevel(level)
