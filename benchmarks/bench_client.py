@@ -52,7 +52,7 @@ def _instant_snowflake() -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-def _client(
+def make_client(
     key: PrivateKey,
     compression: str,
     url: str = "https://acct.example.com",
@@ -91,7 +91,7 @@ def per_row_overhead(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
         for method in ("append_row", "append_rows"):
             best = float("inf")
             for _ in range(3):
-                with _client(key, compression, transport=_instant_snowflake()) as client:
+                with make_client(key, compression, transport=_instant_snowflake()) as client:
                     channel, _ = client.open_channel("bench")
                     t0 = time.perf_counter()
                     if method == "append_row":

@@ -16,6 +16,8 @@ from snowpipe_stream import Client, PrivateKey
 from snowpipe_stream.cli._events import events
 from snowpipe_stream.emulator import Emulator
 
+from . import bench_client
+
 DB, SCHEMA, PIPE = "DB", "S", "P"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,18 +39,7 @@ def _run(
         old = {k: os.environ.get(k) for k in verify}
         os.environ.update(verify)
         try:
-            with Client(
-                "bench",
-                DB,
-                SCHEMA,
-                PIPE,
-                account="acct",
-                user="u",
-                private_key=key,
-                url=emu.url,
-                compression=compression,
-                max_client_lag=0,
-            ) as client:
+            with bench_client.make_client(key, compression, url=emu.url) as client:
                 t0 = time.perf_counter()
                 threads = [
                     threading.Thread(

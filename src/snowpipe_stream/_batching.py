@@ -150,6 +150,7 @@ class BatchBuilder:
             self._start = self._end = token
             self._first_at = now()
             return batch
+        # The same bookkeeping as _append, inlined: this runs once per row.
         if self._rows == 0:
             self._first_at = now()
             self._start = token
