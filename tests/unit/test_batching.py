@@ -56,10 +56,18 @@ def test_committed_prefix() -> None:
     assert committed_prefix(names, "zz") == 0  # unknown non-numeric: resend everything
 
 
+# At most 2 bytes per character in UTF-8 and JSON (no control characters): a row is at most
+# 4 * (2 * 5 + 2 * 100 + 6) + 2 = 866 bytes, so every row fits the smallest limit below.
+_text = st.characters(min_codepoint=0x20, max_codepoint=0x7FF)
 rows_strategy = st.lists(
     st.dictionaries(
-        st.text(max_size=5),
-        st.one_of(st.integers(), st.text(max_size=300), st.none(), st.booleans()),
+        st.text(_text, max_size=5),
+        st.one_of(
+            st.integers(min_value=-(10**6), max_value=10**6),
+            st.text(_text, max_size=100),
+            st.none(),
+            st.booleans(),
+        ),
         max_size=4,
     ),
     max_size=60,
@@ -73,7 +81,7 @@ rows_strategy = st.lists(
 )
 @given(
     rows=rows_strategy,
-    limit=st.integers(min_value=400, max_value=3000),
+    limit=st.integers(min_value=900, max_value=4000),
     group=st.integers(min_value=1, max_value=10),
 )
 def test_every_row_once_in_order_within_the_limit(
