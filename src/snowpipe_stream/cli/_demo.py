@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from .._client import Client
+from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._keys import PrivateKey
 from ..emulator import Emulator
@@ -45,7 +45,7 @@ def run_demo(
     rows: int = 200_000, batches: int = 40, seconds_per_batch: float = 2.0, out: Any = None
 ) -> int:
     console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
-    clock = FakeClock(start=time.time())
+    clock = FakeClock(start=SYSTEM_CLOCK.time())
     handler = logging.StreamHandler(console.file)
     handler.setFormatter(_SimulatedTime(clock))
     lib = logging.getLogger("snowpipe_stream")
@@ -87,7 +87,7 @@ def _demo(
         "Configured jwt_exp_secs=10 (below Snowflake's minimum; watch it clamp), "
         f"scoped tokens valid {SCOPED_TTL} s.\n"
     )
-    started = time.perf_counter()
+    started = SYSTEM_CLOCK.monotonic()
     with Emulator(users=[(ACCOUNT, USER, key)], clock=clock, scoped_token_ttl=SCOPED_TTL) as emu:
         config = ClientConfig(
             account=ACCOUNT, user=USER, private_key=key, url=emu.url, jwt_exp_secs=10
@@ -117,7 +117,7 @@ def _demo(
                 clock.advance(seconds_per_batch)
             committed = channel.wait_for_commit(str(sent), timeout=300)
             stats = client.stats
-        elapsed = time.perf_counter() - started
+        elapsed = SYSTEM_CLOCK.monotonic() - started
         back = emu.rows(DB, SCHEMA, PIPE, CHANNEL)
     ids = [r.get("event_id") for r in back]
     duplicates = len(ids) - len(set(ids))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -12,6 +11,7 @@ import click
 
 from .._batching import parse_int_token
 from .._client import Client
+from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import ConfigError, InvalidRowError
 from .._ndjson import line_problem
@@ -28,7 +28,7 @@ class _Progress:
         self.enabled = enabled
         self._progress: Any = None
         self._task: Any = None
-        self._start = time.monotonic()
+        self._start = SYSTEM_CLOCK.monotonic()
 
     def __enter__(self) -> _Progress:
         if self.enabled:
@@ -49,7 +49,7 @@ class _Progress:
     def update(self, rows: int, nbytes: int, retries: int) -> None:
         if self._progress is None:
             return
-        elapsed = max(time.monotonic() - self._start, 1e-9)
+        elapsed = max(SYSTEM_CLOCK.monotonic() - self._start, 1e-9)
         self._progress.update(
             self._task,
             description=(
@@ -86,7 +86,7 @@ def ingest(
     progress: bool,
     commit_timeout: float,
 ) -> int:
-    started = time.monotonic()
+    started = SYSTEM_CLOCK.monotonic()
     with _client(config, database, schema, pipe) as client:
         channel, status = client.open_channel(channel_name)
         committed = status.last_committed_offset_token
@@ -163,7 +163,7 @@ def ingest(
             bar.update(new_rows, new_bytes, _retries(client))
             if last > skip:
                 committed = channel.wait_for_commit(str(last), timeout=commit_timeout)
-        elapsed = time.monotonic() - started
+        elapsed = SYSTEM_CLOCK.monotonic() - started
         click.echo(
             f"ingested {last:,} rows ({new_rows:,} new) into {database}.{schema}.{pipe} "
             f"channel {channel_name}; committed offset {committed}; "
