@@ -408,3 +408,26 @@ def test_progress_bar_on_a_terminal(emu: Emulator, tmp_path: Path) -> None:
     # Without a terminal (every other test) there is no progress output at all.
     plain = ingest(emu, str(data), channel="no-tty")
     assert "rows/s" not in plain.stderr
+
+
+def test_missing_extras_are_named() -> None:
+    code = (
+        "import sys; sys.modules['{mod}'] = None; from snowpipe_stream.cli import main; "
+        "main(['demo'], prog_name='snowpipe-stream')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code.format(mod="uvicorn")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2 and "pip install 'snowpipe-stream[emulator]'" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code.format(mod="click")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1 and "pip install 'snowpipe-stream[cli]'" in out.stderr

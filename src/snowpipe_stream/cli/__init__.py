@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
+try:
+    import click
+except ImportError as exc:  # the library was installed without the [cli] extra
+    raise SystemExit(
+        "snowpipe-stream: the command needs its extra: pip install 'snowpipe-stream[cli]'"
+    ) from exc
 
 from .._exceptions import SnowpipeError
 from .._jwt import clamp_lifetime, effective_margin, normalize_account, normalize_user
@@ -287,6 +292,17 @@ def check(show_token: bool, **opts: Any) -> None:
     click.echo("all checks passed")
 
 
+def _need_emulator() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        click.echo(
+            "error: the emulator needs its extra: pip install 'snowpipe-stream[emulator]'", err=True
+        )
+        sys.exit(EXIT_USAGE)
+
+
 def _one(effect: Any) -> Any:
     resp = yield effect
     return resp
@@ -302,6 +318,7 @@ def _one(effect: Any) -> Any:
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
     """Run the Snowpipe Streaming emulator in the foreground (--help for its options)."""
+    _need_emulator()
     from ..emulator.__main__ import main as emulator_main
 
     sys.exit(emulator_main(list(ctx.args)))
@@ -311,6 +328,7 @@ def emulator(ctx: click.Context) -> None:
 @click.option("--rows", type=click.IntRange(1000, 10_000_000), default=200_000, show_default=True)
 def demo(rows: int) -> None:
     """The main job on the embedded emulator: token expiry, faults, exactly-once read-back."""
+    _need_emulator()
     from ._demo import run_demo
 
     sys.exit(run_demo(rows=rows))
