@@ -195,15 +195,22 @@ class Client(_BaseClient):
             return
         self._closed = True
         self._stop.set()
+        first: SnowpipeError | None = None
         try:
             with self._channels_lock:
                 channels = list(self._channels.values())
             for channel in channels if wait_for_flush else ():
-                channel.close()
+                # One channel's failure must not leave the others unflushed.
+                try:
+                    channel.close()
+                except SnowpipeError as exc:
+                    first = first or exc
         finally:
             if self._flusher is not None:
                 self._flusher.join(timeout=5)
             self._driver.close()
+        if first is not None:
+            raise first
 
     def __enter__(self) -> Client:
         return self
@@ -300,11 +307,17 @@ class AsyncClient(_BaseClient):
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        first: SnowpipeError | None = None
         try:
             for channel in list(self._channels.values()) if wait_for_flush else ():
-                await channel.close()
+                try:
+                    await channel.close()
+                except SnowpipeError as exc:
+                    first = first or exc
         finally:
             await self._driver.aclose()
+        if first is not None:
+            raise first
 
     close = aclose
 

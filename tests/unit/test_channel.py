@@ -15,6 +15,7 @@ from snowpipe_stream import (
     ConflictError,
     InvalidRowError,
     NotFoundError,
+    PermissionDeniedError,
     PrivateKey,
     RowTooLargeError,
     RowTypeError,
@@ -509,3 +510,21 @@ def test_final_failures_are_logged_at_error(
     run(mode, fake, clock, rsa_key, scenario)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and errors[0].startswith("PermissionDeniedError: open channel 'ch'")
+
+
+def test_client_close_flushes_every_channel_even_if_one_fails(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        bad, _ = await client.open_channel("bad")
+        good, _ = await client.open_channel("good")
+        await bad.append_row({"a": 1}, offset_token="1")
+        await good.append_row({"b": 1}, offset_token="1")
+        fake.then("append", *[Scripted(403, {"code": "ERR_NO_GRANT"})])
+        with pytest.raises(PermissionDeniedError, match="ERR_NO_GRANT"):
+            await client.close()
+
+    run(mode, fake, clock, rsa_key, scenario)
+    assert fake.rows["good"] == [{"b": 1}]
