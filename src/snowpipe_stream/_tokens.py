@@ -296,11 +296,6 @@ class ScopedTokenCache:
             return cached[0]
         return None
 
-    @property
-    def expires_at(self) -> float | None:
-        cached = self._cached
-        return cached[1] if cached is not None else None
-
     def set(self, token: str, expires_at: float, now: float) -> None:
         # A token that lives shorter than twice the margin would be refreshed on every call:
         # for it, refresh at half its life instead.

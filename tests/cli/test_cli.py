@@ -19,6 +19,7 @@ import pytest
 from snowpipe_stream import PrivateKey
 from snowpipe_stream.emulator import Emulator
 from tests.conftest import KEYS
+from tests.processes import serving
 
 EXE = str(Path(sys.executable).parent / "snowpipe-stream")
 ACCOUNT, USER = "cli-acct", "cli_user"
@@ -304,17 +305,9 @@ def test_demo_exits_0(tmp_path: Path) -> None:
     assert "duplicates" in out.stdout and "OK: every row arrived exactly once" in out.stdout
 
 
-def test_emulator_command(tmp_path: Path, rsa_key: PrivateKey) -> None:
-    proc = subprocess.Popen([EXE, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("emulator listening on http://127.0.0.1:")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert code == 0
+def test_emulator_command() -> None:
+    with serving([EXE, "emulator", "--port", "0"]) as (first,):
+        assert first.startswith("emulator listening on http://127.0.0.1:")
 
 
 def test_a_row_too_large_mid_chunk_stops_without_duplicates(emu: Emulator, tmp_path: Path) -> None:

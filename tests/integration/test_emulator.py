@@ -6,7 +6,6 @@ import base64
 import gzip
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from snowpipe_stream.emulator import Emulator
 from snowpipe_stream.emulator import _messages as M
 from snowpipe_stream.testing import FakeClock
 from tests.integration.conftest import ACCOUNT, DB, PIPE, SCHEMA, USER, make_config
+from tests.processes import serving
 
 JSON = {"Accept": "application/json"}
 BASE = f"/v2/streaming/databases/{DB}/schemas/{SCHEMA}/pipes/{PIPE}"
@@ -442,30 +442,23 @@ def test_tls(rsa_key: PrivateKey, clock: FakeClock, monkeypatch: pytest.MonkeyPa
 def test_command_line(tmp_path: Path, rsa_key: PrivateKey) -> None:
     pub = tmp_path / "rsa_key.pub"
     pub.write_text(rsa_key.public_key_pem())
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snowpipe_stream.emulator",
-            "--port",
-            "0",
-            "--tls",
-            "--account",
-            ACCOUNT,
-            "--user",
-            USER,
-            "--public-key",
-            str(pub),
-            "--state",
-            str(tmp_path / "state.db"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        second = proc.stdout.readline().strip()
+    args = [
+        sys.executable,
+        "-m",
+        "snowpipe_stream.emulator",
+        "--port",
+        "0",
+        "--tls",
+        "--account",
+        ACCOUNT,
+        "--user",
+        USER,
+        "--public-key",
+        str(pub),
+        "--state",
+        str(tmp_path / "state.db"),
+    ]
+    with serving(args, first_lines=2) as (first, second):
         assert first.startswith("emulator listening on https://127.0.0.1:")
         assert second.startswith("CA certificate: ")
         url, ca = first.rsplit(" ", 1)[1], second.split(": ", 1)[1]
@@ -476,12 +469,6 @@ def test_command_line(tmp_path: Path, rsa_key: PrivateKey) -> None:
             headers={**JSON, "Authorization": f"Bearer {token}"},
         )
         assert resp.text == "127.0.0.1"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert code == 0
     assert (tmp_path / "state.db").exists()
     assert os.path.exists(ca)
 
@@ -501,45 +488,31 @@ def test_command_line_users_and_faults_files(
     (tmp_path / "faults.json").write_text(
         json.dumps([{"method": "GET", "path": "hostname", "status": 503, "count": 1}])
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snowpipe_stream.emulator",
-            "--users",
-            str(tmp_path / "users.json"),
-            "--faults",
-            str(tmp_path / "faults.json"),
-            "--strict-pipes",
-            "--pipe",
-            "DB.S.P",
-            "--soft-limits",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
-        with httpx.Client(headers=JSON) as http:
-            for key, account, user, status in (
-                (rsa_key, ACCOUNT, USER, 503),
-                (rsa_key, ACCOUNT, USER, 200),
-                (other_key, "other-acct", "bob", 200),
-            ):
-                token = mint_jwt(
-                    key, account=account, user=user, now=time.time(), lifetime_secs=60
-                )[0]
-                resp = http.get(
-                    f"{url}/v2/streaming/hostname", headers={"Authorization": f"Bearer {token}"}
-                )
-                assert resp.status_code == status
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert code == 0
+    args = [
+        sys.executable,
+        "-m",
+        "snowpipe_stream.emulator",
+        "--users",
+        str(tmp_path / "users.json"),
+        "--faults",
+        str(tmp_path / "faults.json"),
+        "--strict-pipes",
+        "--pipe",
+        "DB.S.P",
+        "--soft-limits",
+    ]
+    with serving(args) as (first,), httpx.Client(headers=JSON) as http:
+        url = first.rsplit(" ", 1)[1]
+        for key, account, user, status in (
+            (rsa_key, ACCOUNT, USER, 503),
+            (rsa_key, ACCOUNT, USER, 200),
+            (other_key, "other-acct", "bob", 200),
+        ):
+            token = mint_jwt(key, account=account, user=user, now=time.time(), lifetime_secs=60)[0]
+            resp = http.get(
+                f"{url}/v2/streaming/hostname", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert resp.status_code == status
 
 
 def test_command_line_rejects_bad_files(tmp_path: Path) -> None:
