@@ -146,6 +146,8 @@ class FakeSnowflake:
             ch = self._channel(request)
             self.sequencer[ch] += 1
             self.pending[ch].clear()
+            if self.status_code[ch] == "ERR_CHANNEL_HAS_INVALID_ROW_SEQUENCER":
+                del self.status_code[ch]  # reopening heals what the row sequencer broke
             body = json.loads(request.content or b"{}")
             if "offset_token" in body:
                 self.committed[ch] = body["offset_token"]
@@ -160,12 +162,21 @@ class FakeSnowflake:
             ch = self._channel(request)
             params = request.url.params
             cont = params["continuationToken"]
-            if cont != self._current(ch):
+            if cont.split("-")[0] != str(self.sequencer[ch]):
                 return httpx.Response(
                     400,
                     json={
                         "code": "STALE_CONTINUATION_TOKEN_SEQUENCER",
                         "message": "Channel sequencer in the continuation token is stale.",
+                    },
+                )
+            if cont != self._current(ch):  # a token used twice (a retry after a lost answer)
+                self.status_code[ch] = "ERR_CHANNEL_HAS_INVALID_ROW_SEQUENCER"
+                return httpx.Response(
+                    400,
+                    json={
+                        "code": "ERR_CHANNEL_HAS_INVALID_ROW_SEQUENCER",
+                        "message": "The row sequencer is invalid.",
                     },
                 )
             content = request.content

@@ -1,22 +1,34 @@
-"""Cutting NDJSON rows into request-sized batches, and comparing offset tokens (pure).
+"""Cutting NDJSON rows into request-sized batches, and offset tokens (pure).
 
 A :class:`Batch` is what one append request carries: NDJSON bytes (uncompressed, every line
 ending in ``\\n``), its row count, the offset tokens of its first and last rows, and the
 request id that every retry of it reuses. :class:`BatchBuilder` accumulates rows and cuts a
 batch whenever the next row would push it over ``max_bytes``; rows keep their order.
+
+A batch's end offset token is the token of its *last* row, or None when that row has none (the
+channel then gives the batch a token of the library's own, see ``_channel``): a committed
+offset token always says exactly where the committed rows end.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import RowTooLargeError
+from ._constants import AUTO_OFFSET_TOKEN_PREFIX
+from ._exceptions import OffsetTokenError, RowTooLargeError
 from ._ndjson import encode_row_into
 
-__all__ = ["Batch", "BatchBuilder", "committed_prefix", "parse_int_token", "token_reached"]
+__all__ = [
+    "Batch",
+    "BatchBuilder",
+    "check_token",
+    "parse_int_token",
+    "row_tokens",
+    "token_reached",
+]
 
 
 @dataclass
@@ -35,6 +47,29 @@ class Batch:
         return len(self.payload)
 
 
+def check_token(value: object, param: str) -> str | None:
+    """``value`` as an offset token: None or a non-empty str without the reserved prefix.
+
+    A wrong type is a ``TypeError`` naming ``param``; a reserved or empty token is an
+    :class:`OffsetTokenError`.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{param} must be a str or None, got {type(value).__name__} {value!r:.80}; offset "
+            f"tokens are strings (for a number, pass str(n))"
+        )
+    if not value:
+        raise OffsetTokenError(f"{param} is an empty string; give a non-empty token or None")
+    if value.startswith(AUTO_OFFSET_TOKEN_PREFIX):
+        raise OffsetTokenError(
+            f"{param} {value!r:.80} starts with {AUTO_OFFSET_TOKEN_PREFIX!r}, which is reserved "
+            "for the tokens the library gives batches without one of yours; use another prefix"
+        )
+    return value
+
+
 def parse_int_token(token: str | None) -> int | None:
     """The integer an offset token spells, or None when it is not a plain integer."""
     if token is None:
@@ -47,10 +82,11 @@ def parse_int_token(token: str | None) -> int | None:
 
 
 def token_reached(committed: str | None, target: str) -> bool:
-    """Whether ``committed`` is at or past ``target``.
+    """Whether ``committed`` is at or past ``target``, judged from the tokens alone.
 
     Snowflake commits in batches, so the committed token can jump past the one waited for:
-    compare with >=, numerically when both are integers, else as strings.
+    compare with >=, numerically when both are integers, else as strings. (A channel that sent
+    ``target`` itself knows better: it tracks its own batches; this is the fallback.)
     """
     if committed is None:
         return False
@@ -60,36 +96,47 @@ def token_reached(committed: str | None, target: str) -> bool:
     return committed >= target
 
 
-def committed_prefix(batches: Sequence[Batch], committed: str | None) -> int:
-    """How many leading ``batches`` the committed offset token covers.
+def _split_number(token: str) -> tuple[str, int] | None:
+    """``(prefix, number)`` for a token that ends in an ASCII number, else None.
 
-    The batch whose end token equals ``committed`` (the last such) and all before it are
-    committed. Failing an exact match, integer tokens are compared numerically. A batch
-    without an end token is covered when a later batch is.
+    Zero-padded numbers (``007``) are not split: their width would not survive interpolation.
     """
-    if committed is None:
-        return 0
-    for i in range(len(batches) - 1, -1, -1):
-        if batches[i].end_token == committed:
-            return i + 1
-    c = parse_int_token(committed)
-    if c is None:
-        return 0
-    covered = 0
-    for i, batch in enumerate(batches):
-        end = parse_int_token(batch.end_token)
-        if batch.end_token is None:
-            continue
-        if end is None or end > c:
-            break
-        covered = i + 1
-    return covered
+    i = len(token)
+    while i and "0" <= token[i - 1] <= "9":
+        i -= 1
+    digits = token[i:]
+    if not digits or (len(digits) > 1 and digits[0] == "0"):
+        return None
+    return token[:i], int(digits)
+
+
+def row_tokens(start: str | None, end: str | None, n: int) -> list[str | None] | None:
+    """Per-row offset tokens for ``n`` rows given only the first and last, or None.
+
+    When ``start`` and ``end`` are ``P + str(a)`` and ``P + str(b)`` with the same prefix ``P``
+    and ``b - a == n - 1`` (plain integers are the case ``P == ""``), row ``i`` gets
+    ``P + str(a + i)``: every row has a token of the caller's, so a call split over several
+    requests still ends each request at one of them.
+    """
+    if start is None or end is None or n < 1:
+        return None
+    if n == 1:
+        return [end]
+    a, b = _split_number(start), _split_number(end)
+    if a is None or b is None or a[0] != b[0] or b[1] - a[1] != n - 1:
+        return None
+    prefix, first = a[0], a[1]
+    return [f"{prefix}{first + i}" for i in range(n)]
 
 
 class BatchBuilder:
-    """Accumulates NDJSON lines in one buffer; cuts :class:`Batch` es of at most ``max_bytes``."""
+    """Accumulates NDJSON lines in one buffer; cuts :class:`Batch` es of at most ``max_bytes``.
 
-    __slots__ = ("_buf", "_end", "_first_at", "_max", "_rows", "_start")
+    It also knows the caller's offset tokens of the rows it holds (any of them may end a batch),
+    so the channel can refuse a token that is already in use before buffering anything.
+    """
+
+    __slots__ = ("_buf", "_end", "_first_at", "_max", "_rows", "_start", "_tokens")
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
@@ -98,6 +145,7 @@ class BatchBuilder:
         self._start: str | None = None
         self._end: str | None = None
         self._first_at: float | None = None
+        self._tokens: set[str] = set()
 
     @property
     def max_bytes(self) -> int:
@@ -112,9 +160,21 @@ class BatchBuilder:
         return len(self._buf)
 
     @property
+    def start_token(self) -> str | None:
+        return self._start
+
+    @property
+    def end_token(self) -> str | None:
+        return self._end
+
+    @property
     def first_row_at(self) -> float | None:
         """Monotonic time the oldest buffered row arrived, or None when empty."""
         return self._first_at
+
+    def holds_token(self, token: str) -> bool:
+        """Whether a buffered row carries ``token``."""
+        return token in self._tokens
 
     def _too_large(self, size: int, where: str) -> RowTooLargeError:
         return RowTooLargeError(
@@ -148,6 +208,7 @@ class BatchBuilder:
             self._buf = buf[start:]
             self._rows = 1
             self._start = self._end = token
+            self._tokens = set() if token is None else {token}
             self._first_at = now()
             return batch
         # The same bookkeeping as _append, inlined: this runs once per row.
@@ -157,8 +218,9 @@ class BatchBuilder:
         elif self._start is None:
             self._start = token
         self._rows += 1
+        self._end = token
         if token is not None:
-            self._end = token
+            self._tokens.add(token)
         return None
 
     def add(
@@ -170,17 +232,32 @@ class BatchBuilder:
         now: float,
         out: list[Batch],
     ) -> None:
-        """Add ``rows`` NDJSON lines in ``blob`` (already checked); append cut batches to ``out``.
+        """Add ``rows`` NDJSON lines in ``blob`` (at most ``max_bytes``, already checked) as a
+        whole; append a batch cut to make room to ``out``.
 
         ``start``/``end`` are the offset tokens of the first and last of these rows.
         """
-        if len(self._buf) + len(blob) <= self._max:
-            self._append(blob, rows, start, end, now)
-        elif len(blob) <= self._max:
+        assert len(blob) <= self._max
+        if len(self._buf) + len(blob) > self._max:
             out.append(self._cut())
-            self._append(blob, rows, start, end, now)
-        else:
-            self._add_split(blob, rows, start, end, now, out)
+        self._append(blob, rows, start, end, now)
+
+    def add_split(
+        self,
+        blob: bytes,
+        tokens: list[str | None],
+        start: str | None,
+        now: float,
+        out: list[Batch],
+    ) -> None:
+        """Add the lines of ``blob`` (over ``max_bytes``) one by one, row ``i`` with end token
+        ``tokens[i]``; the first row's start token is ``start``. Append cut batches to ``out``."""
+        lines = blob.split(b"\n")[:-1]
+        for i, (line, token) in enumerate(zip(lines, tokens, strict=True)):
+            data = line + b"\n"
+            if len(self._buf) + len(data) > self._max and self._rows:
+                out.append(self._cut())
+            self._append(data, 1, start if i == 0 else token, token, now)
 
     def _append(
         self, blob: bytes, rows: int, start: str | None, end: str | None, now: float
@@ -192,25 +269,9 @@ class BatchBuilder:
             self._start = start
         self._buf += blob
         self._rows += rows
+        self._end = end
         if end is not None:
-            self._end = end
-
-    def _add_split(
-        self,
-        blob: bytes,
-        rows: int,
-        start: str | None,
-        end: str | None,
-        now: float,
-        out: list[Batch],
-    ) -> None:
-        lines = blob.split(b"\n")[:-1]
-        tokens = _spread_tokens(start, end, len(lines))
-        for line, token in zip(lines, tokens, strict=True):
-            data = line + b"\n"
-            if len(self._buf) + len(data) > self._max and self._rows:
-                out.append(self._cut())
-            self._append(data, 1, token, token, now)
+            self._tokens.add(end)
 
     def cut(self) -> Batch | None:
         """The buffered rows as a batch, or None when there are none."""
@@ -222,16 +283,5 @@ class BatchBuilder:
         self._rows = 0
         self._start = self._end = None
         self._first_at = None
+        self._tokens = set()
         return batch
-
-
-def _spread_tokens(start: str | None, end: str | None, n: int) -> list[str | None]:
-    """Per-row tokens for ``n`` rows given only the first and last (integers are interpolated)."""
-    a, b = parse_int_token(start), parse_int_token(end)
-    if a is not None and b is not None and b - a == n - 1:
-        return [str(a + i) for i in range(n)]
-    tokens: list[str | None] = [None] * n
-    if n:
-        tokens[0] = start
-        tokens[-1] = end if end is not None else tokens[-1]
-    return tokens

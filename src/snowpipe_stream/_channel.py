@@ -1,44 +1,83 @@
 """Channels: buffering, batching, commit tracking and exactly-once recovery.
 
 :class:`ChannelCore` holds a channel's state and its logic, written once as flows (see
-``_transport``); :class:`Channel` and :class:`AsyncChannel` are thin shells that take the
-channel's lock and run those flows with their client's driver.
+``_transport``); :class:`Channel` and :class:`AsyncChannel` are thin shells that run those
+flows with their client's driver.
 
 State of one channel::
 
     builder   rows buffered, not yet cut into a batch
-    ready     batches cut, not yet accepted by Snowflake (in order)
-    inflight  batches accepted (HTTP 200) but not yet reported committed, kept for replay
+    ready     batches cut, not yet sent (or to be sent again after a recovery), in order
+    inflight  batches sent (or being sent), not yet known to be committed, kept for replay
 
-Recovery: when Snowflake says the channel must be reopened (stale continuation token, a
-sequencer error, a 409, a status other than SUCCESS), or an append's outcome stays unknown
-after its retries, the channel reopens itself. The open answer carries the last committed
-offset token: the kept batches up to it are dropped, the rest are sent again, in order, with
-the new continuation token. No row is lost and none is duplicated.
+Offset tokens. Every batch carries an end offset token: the caller's token of its last row, or,
+when that row has none, a token of the library's own (``snowpipe-stream:<n>``, a prefix that a
+caller's token may not use). The committed offset token therefore always marks exactly where the
+committed rows end, and it is found *by position* in the channel's own sequence of batches
+(``committed``, the boundary last seen, then ``inflight``, then ``ready``). For that search to be
+unambiguous, a caller's token that could end a batch is refused (:class:`OffsetTokenError`,
+before anything of the call is buffered) when it equals the boundary or a token still in use:
+the end of an uncommitted batch, or the token of a buffered row.
+
+Ours to recover, or not ours. The client reopens the channel and replays the uncommitted
+batches when the failure is of our own making or Snowflake's: an append whose outcome stayed
+unknown after its retries (lost response, 5xx, timeout), a row-sequencer error, a 409 or a
+status other than SUCCESS. It does *not* when the channel has become someone else's:
+
+- an append answered ``STALE_CONTINUATION_TOKEN_SEQUENCER`` or a status
+  ``ERR_CHANNEL_HAS_INVALID_CLIENT_SEQUENCER``: another client (or a second ``open_channel`` of
+  this one) opened the channel, which bumps its client sequencer; that writer now owns it;
+- the channel was dropped (``ERR_CHANNEL_NO_LONGER_EXISTS``, a 404, or absent from a status
+  answer): reopening would create a new, empty channel and replay into it;
+- the committed offset token Snowflake reports is not one of this channel's sequence: somebody
+  else wrote or reset it. Before reopening, the recovery reads the channel's status and checks
+  this, so it never takes a channel away from its new owner.
+
+In those cases the writer gets :class:`ChannelInvalidatedError` (``ChannelDroppedError`` for a
+drop) naming what happened, the committed token it saw and the rows of its own that are not
+committed; ``close()`` and ``Client.close()`` raise it too. One case cannot be told apart: a
+second writer that commits the very same offset tokens while this channel only waits (sends
+nothing). Give each writer its own channel name, as Snowflake requires.
+
+Locks (sync): appends are serialized by the channel's send lock, taken through the
+``Exclusive`` effect and held across append requests only (each consumes the continuation token
+the previous one returned); the channel's state lock is held during each step of a flow and
+never across a request or a sleep. Commit polling and waiting hold no lock between steps, so a
+waiting thread never stalls an appending one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from ._batching import Batch, BatchBuilder, committed_prefix, parse_int_token, token_reached
-from ._constants import DEFAULT_CLOSE_TIMEOUT_SECS
+from ._batching import Batch, BatchBuilder, check_token, parse_int_token, row_tokens, token_reached
+from ._constants import (
+    AUTO_OFFSET_TOKEN_PREFIX,
+    DEFAULT_CLOSE_TIMEOUT_SECS,
+    DEFAULT_EXIT_CLOSE_TIMEOUT_SECS,
+)
 from ._exceptions import (
     APIConnectionError,
+    ChannelDroppedError,
     ChannelInvalidatedError,
+    ClosedError,
     CommitTimeoutError,
     InvalidRowError,
+    NotFoundError,
+    OffsetTokenError,
     ServerError,
     SnowpipeError,
 )
 from ._ndjson import encode_lines, line_problem, object_lines, plain, prepare, prepare_many
 from ._protocol import (
+    DROPPED_CODES,
+    OPENED_ELSEWHERE_CODES,
     ChannelStatus,
     Compressor,
     append_op,
@@ -49,7 +88,7 @@ from ._protocol import (
     parse_open,
     status_op,
 )
-from ._transport import Call, Core, Flow, Sleep
+from ._transport import BUSY, Call, Core, Exclusive, Flow, Sleep
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -70,42 +109,60 @@ POLL_MAX_SECS = 1.0
 OPPORTUNISTIC_POLL_SECS = 0.5
 #: How often a long commit wait says it is still waiting.
 WAIT_WARNING_EVERY_SECS = 60.0
+#: Committed end tokens remembered (to recognise a status answer older than what we know, and
+#: to answer ``wait_for_commit`` for a token that committed a while ago).
+RELEASED_MEMORY = 4096
 
 CommitTarget = str | Callable[[str | None], bool] | None
+
+#: What the send step answers when backpressure stops it (more than max_inflight_bytes would
+#: be uncommitted): the caller waits for commits outside the send lock, then tries again.
+_BLOCKED = "blocked"
 
 
 class ChannelCore:
     """One channel's state and logic; no I/O of its own (flows yield effects)."""
 
-    def __init__(self, core: Core, database: str, schema: str, pipe: str, name: str) -> None:
+    def __init__(
+        self, core: Core, database: str, schema: str, pipe: str, name: str, send_lock: Any
+    ) -> None:
         cfg = core.config
         self.core = core
         self.database, self.schema, self.pipe, self.name = database, schema, pipe, name
+        self.send_lock = send_lock
         self.builder = BatchBuilder(cfg.max_request_bytes)
         self._now = core.clock.monotonic
         self.ready: deque[Batch] = deque()
         self.inflight: deque[Batch] = deque()
         self.inflight_bytes = 0
+        #: End tokens of the batches in ready and inflight.
+        self.kept_ends: set[str] = set()
+        #: Recently committed end tokens, oldest first.
+        self.released: dict[str | None, None] = {}
         self.compressor = Compressor(cfg.compression)
         self.binary_format = cfg.binary_format
         self.max_inflight_bytes = cfg.max_inflight_bytes
         self.continuation: str | None = None
         self.session: str | None = None
+        #: The committed offset token at the boundary before the first kept batch.
         self.committed: str | None = None
-        self.last_token: str | None = None
+        self.auto_seq = 0
         self.status: ChannelStatus | None = None
         self.needs_reopen = False
         self.failed: ChannelInvalidatedError | None = None
-        self.closed = False
+        #: Why the channel is closed ("closed", "client closed", ...), or None while open.
+        self.closed: str | None = None
         self.recoveries_without_progress = 0
         self.last_poll = core.clock.monotonic()
 
-    # --- buffering (pure; the shell holds the lock) ---------------------------------------
+    # --- buffering (pure; the shell holds the state lock) -----------------------------------
 
     def add_row(self, row: object, offset_token: str | None) -> bool:
         """Buffer one row; True when a batch became ready to send."""
         if self.failed is not None or self.closed:
-            self._check_open()
+            self.check_open()
+        if offset_token is not None:
+            self._claim(_token(offset_token), "offset_token")
         if type(row) is not dict or not plain(row):
             row = prepare(row, self.binary_format)
         batch = self.builder.add_row(row, offset_token, self._now)
@@ -116,7 +173,14 @@ class ChannelCore:
 
     def add_rows(self, rows: Iterable[object], start: str | None, end: str | None) -> bool:
         """Buffer many rows (checked and encoded as one batch); True when a batch is ready."""
-        self._check_open()
+        self.check_open()
+        if isinstance(rows, str | bytes | bytearray | Mapping) or not isinstance(rows, Iterable):
+            raise TypeError(
+                f"rows must be an iterable of mappings (a list of dicts), got "
+                f"{type(rows).__name__}; for one row use append_row(row)"
+            )
+        start = check_token(start, "start_offset_token")
+        end = check_token(end, "end_offset_token")
         prepared = prepare_many(rows, self.binary_format)
         if not prepared:
             return False
@@ -124,7 +188,14 @@ class ChannelCore:
 
     def add_ndjson(self, data: bytes, start: str | None, end: str | None) -> bool:
         """Buffer rows that are NDJSON already (one JSON object per line); checked, not parsed."""
-        self._check_open()
+        self.check_open()
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"data must be bytes of NDJSON, got {type(data).__name__}"
+                + ("; encode it first: data.encode()" if isinstance(data, str) else "")
+            )
+        start = check_token(start, "start_offset_token")
+        end = check_token(end, "end_offset_token")
         blob, count, bad = object_lines(bytes(data))
         if bad:
             lines = [line for line in bytes(data).split(b"\n") if line.strip()]
@@ -134,18 +205,42 @@ class ChannelCore:
         return self._add_blob(blob, count, start, end)
 
     def _add_blob(self, blob: bytes, count: int, start: str | None, end: str | None) -> bool:
-        if len(blob) > self.builder.max_bytes:
-            # Only then can a single row be over the limit (it would never fit a request):
-            # look for one before anything is buffered.
-            lines = blob.split(b"\n")
-            if max(map(len, lines)) + 1 > self.builder.max_bytes:
-                i = next(
-                    i for i, line in enumerate(lines) if len(line) + 1 > self.builder.max_bytes
-                )
-                self.builder.check_line(lines[i] + b"\n", where=f"row {i}")
         out: list[Batch] = []
-        self.builder.add(blob, count, start, end, self.core.clock.monotonic(), out)
+        now = self.core.clock.monotonic()
+        if len(blob) <= self.builder.max_bytes:
+            if end is not None:
+                self._claim(end, "end_offset_token")
+            self.builder.add(blob, count, start, end, now, out)
+            return self._enqueue(out)
+        # Over one request: the call is split, and any of its rows may end a request. Only then
+        # can a single row be over the limit: look for one before anything is buffered.
+        lines = blob.split(b"\n")
+        if max(map(len, lines)) + 1 > self.builder.max_bytes:
+            i = next(i for i, line in enumerate(lines) if len(line) + 1 > self.builder.max_bytes)
+            self.builder.check_line(lines[i] + b"\n", where=f"row {i}")
+        # Without a token per row, the requests that end inside this call get the library's own.
+        tokens = row_tokens(start, end, count) or [*([None] * (count - 1)), end]
+        for token in tokens:
+            if token is not None:
+                self._claim(token, "end_offset_token")
+        self.builder.add_split(blob, tokens, start, now, out)
         return self._enqueue(out)
+
+    def _claim(self, token: str, param: str) -> None:
+        """Refuse ``token`` when it could make the committed point ambiguous (see module doc)."""
+        if token == self.committed:
+            raise OffsetTokenError(
+                f"{param} {token!r:.80} is channel {self.name!r}'s last committed offset token: "
+                "the rows after it need new tokens (are you sending the last committed row "
+                "again?)"
+            )
+        if token in self.kept_ends or self.builder.holds_token(token):
+            raise OffsetTokenError(
+                f"{param} {token!r:.80} is already used by rows of channel {self.name!r} that are "
+                "not committed yet; each offset token must mark one place in the stream. To "
+                "give several rows one token, send them in one append_rows(rows, "
+                "end_offset_token=...) call"
+            )
 
     def cut(self) -> bool:
         """Move buffered rows into a ready batch; True when anything is ready to send."""
@@ -161,29 +256,20 @@ class ChannelCore:
     def _enqueue(self, batches: list[Batch]) -> bool:
         for batch in batches:
             if batch.end_token is None:
-                # No caller token in this batch: number it after the last integer token (a
-                # batch needs a token of its own, or its commit could never be confirmed).
-                last = parse_int_token(self.last_token)
-                if last is None and self.last_token is not None:
-                    _log.warning(
-                        "channel %s: the last offset token %r is not an integer; rows sent "
-                        "without offset tokens are numbered from 1",
-                        self.name,
-                        self.last_token,
-                    )
-                batch.end_token = str((last or 0) + 1)
+                self.auto_seq += 1
+                batch.end_token = f"{AUTO_OFFSET_TOKEN_PREFIX}{self.auto_seq}"
                 batch.start_token = batch.start_token or batch.end_token
-            self.last_token = batch.end_token
+            self.kept_ends.add(batch.end_token)
             self.ready.append(batch)
         return bool(batches)
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
         if self.failed is not None:
             raise self.failed
         if self.closed:
-            raise ChannelInvalidatedError(
-                f"channel {self.name!r} is closed; open it again with client.open_channel()",
-                channel=self.name,
+            raise ClosedError(
+                f"channel {self.name!r} is closed ({self.closed}); open it again with "
+                "client.open_channel() (it resumes from its committed offset token)"
             )
 
     @property
@@ -191,6 +277,109 @@ class ChannelCore:
         return (
             self.builder.rows + sum(b.rows for b in self.ready) + sum(b.rows for b in self.inflight)
         )
+
+    def _kept(self) -> Iterator[Batch]:
+        return chain(self.inflight, self.ready)
+
+    def uncommitted(self) -> tuple[int, tuple[str | None, str | None]]:
+        """Rows accepted and not known to be committed, and the tokens of the first and last."""
+        first = next(self._kept(), None)
+        last = self.ready[-1] if self.ready else self.inflight[-1] if self.inflight else None
+        start = first.start_token if first is not None else self.builder.start_token
+        end = self.builder.end_token if self.builder.rows else last.end_token if last else None
+        return self.pending_rows, (start, end)
+
+    def describe_uncommitted(self) -> str:
+        rows, (start, end) = self.uncommitted()
+        if not rows:
+            return "no rows of its are uncommitted"
+        return (
+            f"{rows:,} row{'s' if rows != 1 else ''} appended on it "
+            f"{'are' if rows != 1 else 'is'} not committed (offset tokens {start!r} to {end!r}"
+            f"; tokens starting with {AUTO_OFFSET_TOKEN_PREFIX!r} are the library's own)"
+        )
+
+    # --- failing --------------------------------------------------------------------------
+
+    def fail(
+        self, reason: str, what: str, *, code: str | None = None, committed: str | None = None
+    ) -> ChannelInvalidatedError:
+        """Mark the channel failed for good; the error names what happened and what is lost."""
+        rows, span = self.uncommitted()
+        seen = committed if committed is not None else self.committed
+        cls = ChannelDroppedError if reason == "dropped" else ChannelInvalidatedError
+        self.failed = cls(
+            f"channel {self.name!r} {what}; the last committed offset token this channel saw is "
+            f"{self.committed!r}; {self.describe_uncommitted()}. "
+            + _ADVICE.get(reason, _ADVICE["invalid"]),
+            channel=self.name,
+            code=code,
+            reason=reason,
+            last_committed=seen,
+            uncommitted_rows=rows,
+            uncommitted_range=span,
+        )
+        return self.failed
+
+    def refresh_failure(self) -> ChannelInvalidatedError | None:
+        """The failure, with its counts brought up to date (rows may have committed since)."""
+        if self.failed is None:
+            return None
+        rows, span = self.uncommitted()
+        self.failed.uncommitted_rows, self.failed.uncommitted_range = rows, span
+        return self.failed
+
+    def supersede(self, committed: str | None) -> None:
+        """Another ``open_channel`` of this client opened the same channel (committed at
+        ``committed``): release what committed, and fail with the rest."""
+        if self.failed is not None or self.closed:
+            return
+        self._release(committed, stale_ok=True)
+        if self.pending_rows:
+            self.fail("opened_elsewhere", "was opened again by this client (open_channel)")
+        else:
+            self.closed = "replaced by a newer open_channel of the same name"
+
+    # --- the committed point --------------------------------------------------------------
+
+    def _locate(self, committed: str | None) -> int | None:
+        """How many kept batches ``committed`` covers, or None when it is not in our sequence."""
+        if committed == self.committed:
+            return 0
+        if committed is None or committed not in self.kept_ends:
+            return None
+        for n, batch in enumerate(self._kept(), 1):
+            if batch.end_token == committed:
+                return n
+        raise AssertionError("kept_ends out of step with the kept batches")  # pragma: no cover
+
+    def _release(self, committed: str | None, *, stale_ok: bool) -> bool:
+        """Drop the kept batches ``committed`` covers; False when it is not in our sequence
+        (with ``stale_ok``, a token we saw commit earlier is an old answer: nothing to do)."""
+        n = self._locate(committed)
+        if n is None:
+            return stale_ok and committed in self.released
+        for _ in range(n):
+            if self.inflight:
+                batch = self.inflight.popleft()
+                self.inflight_bytes -= batch.nbytes
+            else:
+                batch = self.ready.popleft()
+            self._forget(batch)
+        if n:
+            self.committed = committed
+        return True
+
+    def _forget(self, batch: Batch) -> None:
+        """A kept batch committed: stop keeping it."""
+        assert batch.end_token is not None
+        self.kept_ends.discard(batch.end_token)
+        self.released[batch.end_token] = None
+        if len(self.released) > RELEASED_MEMORY:
+            del self.released[next(iter(self.released))]
+        if not batch.sent:  # committed although its answer was lost
+            batch.sent = True
+            self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
 
     # --- flows ----------------------------------------------------------------------------
 
@@ -210,24 +399,56 @@ class ChannelCore:
             )
         self.continuation, self.session, self.status = token, None, status
         self.committed = status.last_committed_offset_token
-        self.last_token = self.committed
+        # Library tokens continue after a committed one of ours (never one that may be in use).
+        auto = self.committed or ""
+        if auto.startswith(AUTO_OFFSET_TOKEN_PREFIX):
+            self.auto_seq = parse_int_token(auto[len(AUTO_OFFSET_TOKEN_PREFIX) :]) or 0
         _log.info("channel %s opened (last committed offset token %s)", self.name, self.committed)
         return status
 
-    def send_flow(self) -> Flow[None]:
-        """Send every ready batch in order, recovering the channel when it must be reopened."""
+    def send_flow(self, blocking: bool = True) -> Flow[None]:
+        """Send every ready batch in order (under the send lock), recovering the channel when it
+        must be reopened; under backpressure, wait for commits without holding the lock."""
+        clock = self.core.clock
+        deadline: float | None = None
+        delay = POLL_INITIAL_SECS
         while True:
-            if self.failed is not None:
-                raise self.failed
+            outcome = yield Exclusive(self._send_locked_flow(), self.send_lock, blocking)
+            if outcome is BUSY or outcome is None:
+                return
+            # Backpressure: wait until enough of what was sent is committed.
+            if deadline is None:
+                deadline = clock.monotonic() + self.core.config.request_timeout_secs * 5
+            yield from self.poll_flow()
+            if self.inflight_bytes + self._next_nbytes() <= self.max_inflight_bytes:
+                delay = POLL_INITIAL_SECS
+                continue
+            if clock.monotonic() >= deadline:
+                raise CommitTimeoutError(
+                    f"channel {self.name!r}: {self.inflight_bytes} bytes sent but not committed "
+                    f"(max_inflight_bytes={self.max_inflight_bytes}); Snowflake is not "
+                    "committing",
+                    channel=self.name,
+                    last_committed=self.committed,
+                )
+            yield Sleep(delay)
+            delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
+
+    def _next_nbytes(self) -> int:
+        return self.ready[0].nbytes if self.ready else 0
+
+    def _send_locked_flow(self) -> Flow[str | None]:
+        """The sender (holding the send lock): None when all is sent, ``_BLOCKED`` under
+        backpressure."""
+        while True:
+            self.check_open()
             if self.needs_reopen:
                 yield from self._recover_flow()
             if not self.ready:
-                return
+                return None
             batch = self.ready[0]
-            limit = self.max_inflight_bytes - batch.nbytes
-            if self.inflight_bytes > limit and self.inflight:
-                yield from self._drain_flow(limit)
-                continue
+            if self.inflight and self.inflight_bytes + batch.nbytes > self.max_inflight_bytes:
+                return _BLOCKED
             assert self.continuation is not None
             op = append_op(
                 self.database,
@@ -243,22 +464,41 @@ class ChannelCore:
                 compressor=self.compressor,
                 session=self.session,
             )
+            # Kept as in flight while its request is out: a status answer may show it committed
+            # before its own answer is read.
+            self.ready.popleft()
+            self.inflight.append(batch)
+            self.inflight_bytes += batch.nbytes
             try:
                 resp = yield Call(op)
             except ChannelInvalidatedError as exc:
+                if exc.code in OPENED_ELSEWHERE_CODES:
+                    raise self.fail(
+                        "opened_elsewhere",
+                        f"was opened by another client (Snowflake answered {exc.code} to an "
+                        "append)",
+                        code=exc.code,
+                    ) from None
+                if exc.code in DROPPED_CODES:
+                    raise self.fail(
+                        "dropped", f"was dropped ({exc.code} on an append)", code=exc.code
+                    ) from None
                 if not exc.recoverable:
                     raise
                 self._must_reopen(str(exc), exc)
                 continue
+            except NotFoundError as exc:
+                raise self.fail("dropped", f"no longer exists ({exc})", code=exc.code) from None
             except (APIConnectionError, ServerError) as exc:
                 # The outcome is unknown after the retries: reopening tells what committed.
                 self._must_reopen(f"append outcome unknown ({exc})", exc)
                 continue
+            except BaseException:
+                # Not accepted (a 400, throttled for good, ...): it goes back to be sent later.
+                self._unsend(batch)
+                raise
             self.continuation = parse_append(resp.content, self.name)
             self.session = resp.headers.get("x-snowflake-session")
-            self.ready.popleft()
-            self.inflight.append(batch)
-            self.inflight_bytes += batch.nbytes
             self.recoveries_without_progress = 0
             if not batch.sent:
                 batch.sent = True
@@ -267,6 +507,12 @@ class ChannelCore:
                 # Opportunistic commit tracking: release what committed meanwhile, so memory
                 # stays well below max_inflight_bytes during a long stream.
                 yield from self.poll_flow()
+
+    def _unsend(self, batch: Batch) -> None:
+        if self.inflight and self.inflight[-1] is batch:
+            self.inflight.pop()
+            self.inflight_bytes -= batch.nbytes
+            self.ready.appendleft(batch)
 
     def _time_to_poll(self) -> bool:
         if self.inflight_bytes < self.max_inflight_bytes // 4:
@@ -282,39 +528,69 @@ class ChannelCore:
         if self.recoveries_without_progress > MAX_RECOVERIES_WITHOUT_PROGRESS:
             # Keep every batch: a later flush can try again; the caller sees why.
             self.recoveries_without_progress = 0
+            self.needs_reopen = True
             raise cause
         _log.info("channel %s must be reopened: %s", self.name, why)
         self.needs_reopen = True
 
+    def _check_ours(self, status: ChannelStatus, when: str) -> None:
+        """Fail when ``status`` shows the channel is no longer this writer's."""
+        code = status.channel_status_code
+        if code in OPENED_ELSEWHERE_CODES:
+            raise self.fail("opened_elsewhere", f"was opened by another client ({code})", code=code)
+        if code in DROPPED_CODES:
+            raise self.fail("dropped", f"was dropped ({code})", code=code)
+        committed = status.last_committed_offset_token
+        if self._locate(committed) is None and committed not in self.released:
+            raise self.fail(
+                "opened_elsewhere",
+                f"has committed offset token {committed!r} ({when}), which this channel never "
+                "sent: another client wrote to it, or it was dropped and created again",
+                committed=committed,
+            )
+
     def _recover_flow(self) -> Flow[None]:
+        """Reopen the channel and replay what did not commit (holding the send lock)."""
         self.core.stats.add(reopens=1)
+        # Look before reopening: an open would take the channel from a new owner, or create a
+        # dropped one again.
+        try:
+            resp = yield Call(
+                status_op(self.database, self.schema, self.pipe, [self.name], str(uuid.uuid4()))
+            )
+            before = parse_bulk_status(resp.content, [self.name])[self.name]
+        except NotFoundError as exc:
+            raise self.fail("dropped", f"no longer exists ({exc})", code=exc.code) from None
+        self._check_ours(before, "before reopening it to recover")
         resp = yield Call(
             open_op(self.database, self.schema, self.pipe, self.name, None, str(uuid.uuid4()))
         )
         token, status = parse_open(resp.content, self.name)
         if not status.is_valid:
-            self.failed = ChannelInvalidatedError(
-                f"channel {self.name!r} could not be recovered: reopening it answered "
-                f"{status.channel_status_code}; {self.pending_rows} rows were not committed",
-                channel=self.name,
+            raise self.fail(
+                "invalid",
+                f"could not be recovered: reopening it answered {status.channel_status_code}",
                 code=status.channel_status_code,
             )
-            raise self.failed
         committed = status.last_committed_offset_token
         kept = len(self.inflight) + len(self.ready)
-        # Put the accepted-but-uncommitted batches back in front of the ready ones, in place
-        # (the deque may be appended to meanwhile by another task).
+        n = self._locate(committed)
+        if n is None:
+            raise self.fail(
+                "opened_elsewhere",
+                f"was reopened at committed offset token {committed!r}, which is not in this "
+                "channel's sequence: another client wrote to it, or it was reset",
+                committed=committed,
+            )
+        # Put the sent-but-uncommitted batches back in front of the ready ones, in place.
         self.ready.extendleft(reversed(self.inflight))
         self.inflight.clear()
         self.inflight_bytes = 0
-        done = committed_prefix(self.ready, committed)
         done_rows = 0
-        for _ in range(done):
+        for _ in range(n):
             batch = self.ready.popleft()
             done_rows += batch.rows
-            if not batch.sent:  # committed although its answer was lost
-                batch.sent = True
-                self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
+            self._forget(batch)
         self.continuation, self.session, self.status = token, None, status
         self.committed = committed
         self.needs_reopen = False
@@ -323,7 +599,7 @@ class ChannelCore:
             "batches (%d rows) were committed, %d batches (%d rows) will be sent again",
             self.name,
             committed,
-            done,
+            n,
             kept,
             done_rows,
             len(self.ready),
@@ -331,86 +607,77 @@ class ChannelCore:
         )
 
     def poll_flow(self) -> Flow[ChannelStatus]:
-        """One status call: update the committed token and release committed batches."""
+        """One status call: update the committed point and release committed batches.
+
+        It recovers nothing itself (it holds no send lock): a channel that must be reopened is
+        marked so, and the next send reopens it.
+        """
         try:
             resp = yield Call(
                 status_op(self.database, self.schema, self.pipe, [self.name], str(uuid.uuid4()))
             )
             status = parse_bulk_status(resp.content, [self.name])[self.name]
+        except NotFoundError as exc:
+            raise self.fail("dropped", f"no longer exists ({exc})", code=exc.code) from None
         except ChannelInvalidatedError as exc:
             if not exc.recoverable:
                 raise
             self.needs_reopen = True
-            yield from self._recover_flow()
-            assert self.status is not None
-            return self.status
+            return self.status or ChannelStatus(self.name, exc.code or "UNKNOWN")
         self.status = status
-        if not status.is_valid:
-            _log.info("channel %s reports %s", self.name, status.channel_status_code)
-            self.needs_reopen = True
-            yield from self._recover_flow()
+        if self.failed is not None:
             return status
-        self._release(status.last_committed_offset_token)
+        code = status.channel_status_code
+        if code in OPENED_ELSEWHERE_CODES or code in DROPPED_CODES:
+            self._check_ours(status, "in a status answer")
+        if not status.is_valid:
+            _log.info("channel %s reports %s", self.name, code)
+            self.needs_reopen = True
+            return status
+        if not self._release(status.last_committed_offset_token, stale_ok=True):
+            self._check_ours(status, "in a status answer")
         return status
 
-    def _release(self, committed: str | None) -> None:
-        self.committed = committed
-        for _ in range(committed_prefix(self.inflight, committed)):
-            self.inflight_bytes -= self.inflight.popleft().nbytes
-
-    def _drain_flow(self, limit: int) -> Flow[None]:
-        """Backpressure: wait for commits until at most ``limit`` bytes are uncommitted."""
-        clock = self.core.clock
-        deadline = clock.monotonic() + self.core.config.request_timeout_secs * 5
-        delay = POLL_INITIAL_SECS
-        while self.inflight_bytes > limit and self.inflight:
-            yield from self.poll_flow()
-            if self.inflight_bytes <= limit:
-                return
-            if clock.monotonic() >= deadline:
-                raise CommitTimeoutError(
-                    f"channel {self.name!r}: {self.inflight_bytes} bytes sent but not committed "
-                    f"(max_inflight_bytes={self.max_inflight_bytes}); Snowflake is not "
-                    "committing",
-                    channel=self.name,
-                    last_committed=self.committed,
-                )
-            yield Sleep(delay)
-            delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
-
     def wait_flow(self, target: CommitTarget, timeout: float) -> Flow[str | None]:
-        """Flush, then poll until ``target`` is committed (None: everything sent so far)."""
+        """Flush, then poll until ``target`` is committed (None: every row appended so far)."""
         clock = self.core.clock
         start = clock.monotonic()
         deadline = start + timeout
         next_warning = start + WAIT_WARNING_EVERY_SECS
         delay = POLL_INITIAL_SECS
+        self.check_open()
+        # Which of our batches must commit: the one a token of ours ends (or is buffered in).
+        in_builder = isinstance(target, str) and self.builder.holds_token(target)
         self.cut()
-        if target is None and not (self.ready or self.inflight or self.needs_reopen):
-            return self.committed
+        end: str | None = None
+        if target is None or in_builder:
+            last = self.ready[-1] if self.ready else self.inflight[-1] if self.inflight else None
+            if last is None:
+                return self.committed
+            end = last.end_token
+        elif isinstance(target, str) and target in self.kept_ends:
+            end = target
         while True:
             yield from self.send_flow()
+            if self._reached(target, end):
+                return self.committed
             status = yield from self.poll_flow()
-            if self.ready or self.needs_reopen:
-                continue  # recovered: send the replay first
-            committed = status.last_committed_offset_token
-            if target is None:
-                if not self.inflight:
-                    return committed
-            elif callable(target):
-                if target(committed):
-                    return committed
-            elif token_reached(committed, target):
-                return committed
+            if self.needs_reopen:
+                continue  # recover and replay first
+            if self._reached(target, end):
+                return self.committed
             now = clock.monotonic()
             if now >= deadline:
+                rows, (first, last_token) = self.uncommitted()
                 raise CommitTimeoutError(
                     f"channel {self.name!r}: not committed within {timeout:g} s "
                     f"(waiting for {_describe(target)}; last committed offset token "
-                    f"{committed!r}; {sum(b.rows for b in self.inflight)} rows in flight)",
+                    f"{status.last_committed_offset_token!r}; {rows:,} row"
+                    f"{'s' if rows != 1 else ''} not committed, offset tokens {first!r} to "
+                    f"{last_token!r})",
                     channel=self.name,
                     waited_for=target if isinstance(target, str) else None,
-                    last_committed=committed,
+                    last_committed=self.committed,
                 )
             if now >= next_warning:
                 _log.warning(
@@ -419,41 +686,108 @@ class ChannelCore:
                     self.name,
                     _describe(target),
                     now - start,
-                    committed,
+                    self.committed,
                 )
                 next_warning = now + WAIT_WARNING_EVERY_SECS
             yield Sleep(min(delay, max(deadline - now, 0.0)))
             delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
 
+    def _reached(self, target: CommitTarget, end: str | None) -> bool:
+        if self.failed is not None:
+            raise self.failed
+        if end is not None:
+            return end not in self.kept_ends
+        if callable(target):
+            return bool(target(self.committed))
+        assert target is not None
+        return target in self.released or token_reached(self.committed, target)
+
     def close_flow(self, drop: bool, timeout: float) -> Flow[None]:
+        """Flush and wait until every row appended is committed, then release (or drop) the
+        channel. Raises when rows appended on it are not committed, whatever the reason."""
         if self.failed is None and not self.closed:
             yield from self.wait_flow(None, timeout)
-        if drop:
-            yield Call(drop_op(self.database, self.schema, self.pipe, self.name, str(uuid.uuid4())))
-        self.closed = True
+        failure = self.refresh_failure()
+        if failure is not None and failure.uncommitted_rows:
+            self.closed = self.closed or "by close()"
+            raise failure
+        if self.closed:
+            return  # closed before: nothing more to do
+        if drop and failure is None:
+            yield Exclusive(self._drop_flow(), self.send_lock)
+        self.closed = "by close()"
         _log.info(
             "channel %s closed%s (last committed offset token %s)",
             self.name,
-            " and dropped" if drop else "",
+            " and dropped" if drop and failure is None else "",
             self.committed,
         )
 
-    def supersede(self) -> None:
-        self.failed = ChannelInvalidatedError(
-            f"channel {self.name!r} was opened again by this client; use the new Channel",
-            channel=self.name,
-        )
+    def _drop_flow(self) -> Flow[None]:
+        yield Call(drop_op(self.database, self.schema, self.pipe, self.name, str(uuid.uuid4())))
+
+    def abandon(self, why: str) -> None:
+        """Stop using the channel without waiting (the client closes without flushing); say
+        what was not committed."""
+        if self.closed:
+            return
+        if self.failed is None and self.pending_rows:
+            _log.warning(
+                "channel %s abandoned (%s): %s; reopen it to resume from its committed offset "
+                "token %s",
+                self.name,
+                why,
+                self.describe_uncommitted(),
+                self.committed,
+            )
+        self.closed = why
+
+
+_ADVICE = {
+    "opened_elsewhere": (
+        "This client no longer owns it and did not send those rows again: one writer per "
+        "channel. If the other writer is gone, open the channel again and resume after its "
+        "committed offset token"
+    ),
+    "dropped": (
+        "The client does not create it again by itself (a new channel starts with no committed "
+        "offset token, so a replay could duplicate rows): open it again to start over"
+    ),
+    "invalid": "Open the channel again and resume after its committed offset token",
+}
 
 
 def _describe(target: CommitTarget) -> str:
     if target is None:
-        return "every sent row to commit"
+        return "every appended row to commit"
     if callable(target):
         return "the commit predicate"
     return f"offset token {target!r}"
 
 
+def _token(value: object) -> str:
+    token = check_token(value, "offset_token")
+    assert token is not None
+    return token
+
+
 # --- shells --------------------------------------------------------------------------------
+
+
+def _check_wait_args(token: object, timeout: object) -> None:
+    if not (isinstance(token, str) or callable(token)):
+        raise TypeError(
+            f"token must be an offset token (str) or a predicate on the committed token, got "
+            f"{type(token).__name__} {token!r:.80}"
+        )
+    _check_timeout(timeout)
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+    ):
+        raise TypeError(f"timeout must be a number of seconds >= 0, got {timeout!r:.80}")
 
 
 class Channel:
@@ -462,7 +796,8 @@ class Channel:
     def __init__(self, client: Client, core: ChannelCore) -> None:
         self._client = client
         self._core = core
-        self._lock = threading.RLock()
+        #: Held during each step of this channel's flows (never across a request or a sleep).
+        self._state = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -473,11 +808,15 @@ class Channel:
         """The last committed offset token this channel has seen (no request)."""
         return self._core.committed
 
+    def _run(self, flow: Flow[Any]) -> Any:
+        return self._client._run(flow, self._state)
+
     def append_row(self, row: Mapping[str, Any], offset_token: str | None = None) -> None:
         """Buffer one row; sends when a batch is full. A bad row raises and is not buffered."""
-        with self._lock:
-            if self._core.add_row(row, offset_token):
-                self._client._run(self._core.send_flow())
+        with self._state:
+            ready = self._core.add_row(row, offset_token)
+        if ready:
+            self._run(self._core.send_flow())
 
     def append_rows(
         self,
@@ -486,9 +825,10 @@ class Channel:
         end_offset_token: str | None = None,
     ) -> None:
         """Buffer many rows; if any row is bad, none of them is buffered."""
-        with self._lock:
-            if self._core.add_rows(rows, start_offset_token, end_offset_token):
-                self._client._run(self._core.send_flow())
+        with self._state:
+            ready = self._core.add_rows(rows, start_offset_token, end_offset_token)
+        if ready:
+            self._run(self._core.send_flow())
 
     def append_ndjson(
         self,
@@ -499,53 +839,71 @@ class Channel:
         """Buffer rows given as NDJSON bytes (one JSON object per line), without parsing them
         into Python objects: the fast path for data that is JSON already. A line that is not a
         JSON object raises :class:`InvalidRowError` and none of ``data`` is buffered."""
-        with self._lock:
-            if self._core.add_ndjson(data, start_offset_token, end_offset_token):
-                self._client._run(self._core.send_flow())
+        with self._state:
+            ready = self._core.add_ndjson(data, start_offset_token, end_offset_token)
+        if ready:
+            self._run(self._core.send_flow())
 
     def flush(self) -> None:
         """Send every buffered row now (does not wait for the commit)."""
-        with self._lock:
-            if self._core.cut():
-                self._client._run(self._core.send_flow())
+        with self._state:
+            self._core.check_open()
+            ready = self._core.cut()
+        if ready:
+            self._run(self._core.send_flow())
 
     def _flush_if_lagging(self, now: float, max_lag: float) -> None:
-        if self._core.lagging(now, max_lag) and self._lock.acquire(blocking=False):
-            try:
-                if self._core.lagging(now, max_lag):
-                    self.flush()
-            finally:
-                self._lock.release()
+        core = self._core
+        if not core.lagging(now, max_lag) or core.failed is not None or core.closed:
+            return
+        with self._state:
+            ready = core.cut()
+        if ready:
+            # Without waiting for the send lock: a send under way takes these rows along.
+            self._run(core.send_flow(blocking=False))
 
     def wait_for_commit(
         self, token: str | Callable[[str | None], bool], timeout: float = 60.0
     ) -> str | None:
-        """Flush and wait until ``token`` (or the predicate) is committed; return the token."""
-        with self._lock:
-            return self._client._run(self._core.wait_flow(token, timeout))
+        """Flush and wait until ``token`` (or the predicate) is committed; return the committed
+        offset token. Holds no lock while it waits: other threads keep appending."""
+        _check_wait_args(token, timeout)
+        return self._run(self._core.wait_flow(token, timeout))  # type: ignore[no-any-return]
 
     def get_latest_committed_offset_token(self) -> str | None:
         return self.get_channel_status().last_committed_offset_token
 
     def get_channel_status(self) -> ChannelStatus:
-        with self._lock:
-            return self._client._run(self._core.poll_flow())
+        if self._core.closed:
+            self._core.check_open()
+        return self._run(self._core.poll_flow())  # type: ignore[no-any-return]
 
     def close(self, drop: bool = False, timeout: float | None = None) -> None:
-        """Flush, wait until everything sent is committed, release (and maybe drop) it."""
-        with self._lock:
-            self._client._run(
-                self._core.close_flow(
-                    drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout
-                )
-            )
+        """Flush, wait until every appended row is committed, release (and maybe drop) it.
+
+        Raises when rows appended on this channel are not committed: :class:`CommitTimeoutError`
+        after ``timeout`` seconds, or the :class:`ChannelInvalidatedError` that stopped it.
+        """
+        _check_timeout(timeout)
+        self._run(
+            self._core.close_flow(drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout)
+        )
         self._client._forget(self)
 
     def __enter__(self) -> Channel:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif issubclass(exc_type, Exception):
+            # Leaving on an error: a short, bounded close; the first error is the one to see.
+            try:
+                self.close(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
+            except SnowpipeError as exc:
+                _log.warning("closing channel %s after an error also failed: %s", self.name, exc)
+        else:  # Ctrl-C and the like: do not wait at all
+            self._core.abandon("interrupted")
 
     def __repr__(self) -> str:
         return (
@@ -560,7 +918,6 @@ class AsyncChannel:
     def __init__(self, client: AsyncClient, core: ChannelCore) -> None:
         self._client = client
         self._core = core
-        self._lock = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -572,8 +929,7 @@ class AsyncChannel:
 
     async def append_row(self, row: Mapping[str, Any], offset_token: str | None = None) -> None:
         if self._core.add_row(row, offset_token):
-            async with self._lock:
-                await self._client._run(self._core.send_flow())
+            await self._client._run(self._core.send_flow())
 
     async def append_rows(
         self,
@@ -582,8 +938,7 @@ class AsyncChannel:
         end_offset_token: str | None = None,
     ) -> None:
         if self._core.add_rows(rows, start_offset_token, end_offset_token):
-            async with self._lock:
-                await self._client._run(self._core.send_flow())
+            await self._client._run(self._core.send_flow())
 
     async def append_ndjson(
         self,
@@ -592,38 +947,39 @@ class AsyncChannel:
         end_offset_token: str | None = None,
     ) -> None:
         if self._core.add_ndjson(data, start_offset_token, end_offset_token):
-            async with self._lock:
-                await self._client._run(self._core.send_flow())
+            await self._client._run(self._core.send_flow())
 
     async def flush(self) -> None:
+        self._core.check_open()
         if self._core.cut():
-            async with self._lock:
-                await self._client._run(self._core.send_flow())
+            await self._client._run(self._core.send_flow())
 
     async def _flush_if_lagging(self, now: float, max_lag: float) -> None:
-        if self._core.lagging(now, max_lag) and not self._lock.locked():
-            await self.flush()
+        core = self._core
+        if not core.lagging(now, max_lag) or core.failed is not None or core.closed:
+            return
+        if core.cut():
+            await self._client._run(core.send_flow(blocking=False))
 
     async def wait_for_commit(
         self, token: str | Callable[[str | None], bool], timeout: float = 60.0
     ) -> str | None:
-        async with self._lock:
-            return await self._client._run(self._core.wait_flow(token, timeout))
+        _check_wait_args(token, timeout)
+        return await self._client._run(self._core.wait_flow(token, timeout))
 
     async def get_latest_committed_offset_token(self) -> str | None:
         return (await self.get_channel_status()).last_committed_offset_token
 
     async def get_channel_status(self) -> ChannelStatus:
-        async with self._lock:
-            return await self._client._run(self._core.poll_flow())
+        if self._core.closed:
+            self._core.check_open()
+        return await self._client._run(self._core.poll_flow())
 
     async def close(self, drop: bool = False, timeout: float | None = None) -> None:
-        async with self._lock:
-            await self._client._run(
-                self._core.close_flow(
-                    drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout
-                )
-            )
+        _check_timeout(timeout)
+        await self._client._run(
+            self._core.close_flow(drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout)
+        )
         self._client._forget(self)
 
     aclose = close
@@ -631,8 +987,16 @@ class AsyncChannel:
     async def __aenter__(self) -> AsyncChannel:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            await self.close()
+        elif issubclass(exc_type, Exception):
+            try:
+                await self.close(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
+            except SnowpipeError as exc:
+                _log.warning("closing channel %s after an error also failed: %s", self.name, exc)
+        else:
+            self._core.abandon("interrupted")
 
     def __repr__(self) -> str:
         return (

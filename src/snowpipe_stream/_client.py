@@ -17,10 +17,12 @@ from typing import Any
 
 import httpx
 
+from ._batching import check_token
 from ._channel import AsyncChannel, Channel, ChannelCore
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
-from ._exceptions import ConfigError, SnowpipeError
+from ._constants import DEFAULT_EXIT_CLOSE_TIMEOUT_SECS
+from ._exceptions import ClosedError, ConfigError, SnowpipeError
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
@@ -61,6 +63,7 @@ class _BaseClient:
         self.database, self.schema, self.pipe = database, schema, pipe
         self.config = config
         self._core = Core(config, clock or SYSTEM_CLOCK)
+        self._closed = False
 
     @property
     def stats(self) -> Stats:
@@ -77,10 +80,28 @@ class _BaseClient:
         yield Call(drop_op(self.database, self.schema, self.pipe, name, str(uuid.uuid4())))
         _log.info("channel %s dropped", name)
 
-    def _new_channel_core(self, name: str) -> ChannelCore:
+    def _new_channel_core(self, name: str, send_lock: Any) -> ChannelCore:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"channel name must be a non-empty string, got {name!r}")
-        return ChannelCore(self._core, self.database, self.schema, self.pipe, name)
+        return ChannelCore(self._core, self.database, self.schema, self.pipe, name, send_lock)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"client {self.client_name!r} is closed; create a new one")
+
+    @staticmethod
+    def _names(names: object) -> list[str]:
+        if isinstance(names, str) or not isinstance(names, list | tuple | set | frozenset):
+            raise TypeError(
+                f"names must be a list of channel names, got {type(names).__name__} "
+                f"{names!r:.80}"
+                + (f"; for one channel pass [{names!r:.40}]" if isinstance(names, str) else "")
+            )
+        out = list(names)
+        for name in out:
+            if not isinstance(name, str):
+                raise TypeError(f"names must hold str channel names, got {type(name).__name__}")
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -112,14 +133,16 @@ class Client(_BaseClient):
         super().__init__(client_name, database, schema, pipe, config, clock, config_kwargs)
         self._driver = SyncDriver(self._core, transport)
         self._channels: dict[str, Channel] = {}
+        #: Channels replaced by a newer open_channel, or dropped, that still held rows.
+        self._retired: list[Channel] = []
         self._channels_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._closed = False
 
-    def _run(self, flow: Flow[T]) -> T:
+    def _run(self, flow: Flow[T], step_lock: threading.Lock | None = None) -> T:
         try:
-            return self._driver.run(flow)
+            return self._driver.run(flow, step_lock)
         except SnowpipeError as exc:
             _log_failure(exc)
             raise
@@ -130,36 +153,52 @@ class Client(_BaseClient):
         """Open (or reopen) channel ``name``; return it and its status.
 
         The status's ``last_committed_offset_token`` says where to resume after a restart.
+        Opening a channel this client holds already replaces the old :class:`Channel`: rows it
+        held that are not committed make its ``close()`` (and this client's) raise.
         """
-        if self._closed:
-            raise ConfigError("the client is closed")
-        core = self._new_channel_core(name)
+        self._check_open()
+        offset_token = check_token(offset_token, "offset_token")
+        core = self._new_channel_core(name, threading.Lock())
         status = self._run(core.open_flow(offset_token))
         channel = Channel(self, core)
         with self._channels_lock:
             old = self._channels.get(name)
             self._channels[name] = channel
         if old is not None:
-            old._core.supersede()
+            with old._state:
+                old._core.supersede(status.last_committed_offset_token)
+            if old._core.failed is not None:
+                self._retired.append(old)
         self._start_flusher()
         return channel, status
 
     def get_channel_statuses(self, names: list[str]) -> dict[str, ChannelStatus]:
         """Statuses by name (one request); an unknown name raises ``NotFoundError``."""
-        return self._run(self._status_flow(list(names)))
+        self._check_open()
+        return self._run(self._status_flow(self._names(names)))
 
     def drop_channel(self, name: str) -> None:
-        """Drop ``name`` on the server: its committed offset token and history are reset."""
+        """Drop ``name`` on the server: its committed offset token and history are reset.
+
+        A channel of this client with that name stops; rows it held that were not committed
+        make its ``close()`` raise (:class:`ChannelDroppedError`).
+        """
+        self._check_open()
         with self._channels_lock:
             channel = self._channels.pop(name, None)
         if channel is not None:
-            channel._core.closed = True
+            with channel._state:
+                _retire_dropped(channel._core)
+            if channel._core.failed is not None:
+                self._retired.append(channel)
         self._run(self._drop_flow(name))
 
     def _forget(self, channel: Channel) -> None:
         with self._channels_lock:
             if self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
+            if channel in self._retired:
+                self._retired.remove(channel)
 
     def _start_flusher(self) -> None:
         if self._flusher is None and self.config.max_client_lag > 0:
@@ -185,29 +224,41 @@ class Client(_BaseClient):
                 except Exception as exc:  # reported again on the caller's next call
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
-    def close(self, wait_for_flush: bool = True) -> None:
-        """Close every open channel (waiting for its commits), then the connections.
+    def close(self, wait_for_flush: bool = True, timeout: float | None = None) -> None:
+        """Close every channel (waiting for its commits), then the connections.
 
-        With ``wait_for_flush=False`` buffered and uncommitted rows are abandoned (after a
-        Ctrl-C, say): reopen the channel and resume from its committed offset token.
+        Raises the first error of a channel whose appended rows are not all committed (the
+        other channels are still closed). ``timeout`` bounds the whole wait (default: each
+        channel's own, 5 minutes). With ``wait_for_flush=False`` buffered and uncommitted rows
+        are abandoned (after a Ctrl-C, say), with a warning that says how many: reopen the
+        channel and resume from its committed offset token.
         """
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
         first: SnowpipeError | None = None
+        clock = self._core.clock
+        deadline = None if timeout is None else clock.monotonic() + timeout
         try:
             with self._channels_lock:
-                channels = list(self._channels.values())
-            for channel in channels if wait_for_flush else ():
+                channels = [*self._channels.values(), *self._retired]
+            for channel in channels:
+                if not wait_for_flush:
+                    with channel._state:
+                        channel._core.abandon("abandoned by client.close(wait_for_flush=False)")
+                    continue
                 # One channel's failure must not leave the others unflushed.
                 try:
-                    channel.close()
+                    left = None if deadline is None else max(deadline - clock.monotonic(), 0.0)
+                    channel.close(timeout=left)
                 except SnowpipeError as exc:
                     first = first or exc
         finally:
-            if self._flusher is not None:
-                self._flusher.join(timeout=5)
+            for channel in channels:
+                channel._core.closed = channel._core.closed or "with its client"
             self._driver.close()
         if first is not None:
             raise first
@@ -215,15 +266,29 @@ class Client(_BaseClient):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is None:
             self.close()
             return
-        # Leaving on an error: still release everything, but let the first error show.
+        if not issubclass(exc_type, Exception):
+            # Ctrl-C (or a SystemExit): do not wait for commits; say what is uncommitted.
+            self.close(wait_for_flush=False)
+            return
+        # Leaving on an error: a short, bounded close; the error leaving the block is the one
+        # to see, this one is logged.
         try:
-            self.close()
+            self.close(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
         except Exception as exc:
             _log.warning("closing the client after an error also failed: %s", exc)
+
+
+def _retire_dropped(core: ChannelCore) -> None:
+    """This client dropped the channel ``core`` writes to."""
+    if core.failed is None and not core.closed:
+        if core.pending_rows:
+            core.fail("dropped", "was dropped by client.drop_channel()")
+        else:
+            core.closed = "dropped"
 
 
 class AsyncClient(_BaseClient):
@@ -244,6 +309,7 @@ class AsyncClient(_BaseClient):
         super().__init__(client_name, database, schema, pipe, config, clock, config_kwargs)
         self._driver = AsyncDriver(self._core, transport)
         self._channels: dict[str, AsyncChannel] = {}
+        self._retired: list[AsyncChannel] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -257,30 +323,38 @@ class AsyncClient(_BaseClient):
     async def open_channel(
         self, name: str, offset_token: str | None = None
     ) -> tuple[AsyncChannel, ChannelStatus]:
-        if self._closed:
-            raise ConfigError("the client is closed")
-        core = self._new_channel_core(name)
+        self._check_open()
+        offset_token = check_token(offset_token, "offset_token")
+        core = self._new_channel_core(name, asyncio.Lock())
         status = await self._run(core.open_flow(offset_token))
         channel = AsyncChannel(self, core)
         old = self._channels.get(name)
         self._channels[name] = channel
         if old is not None:
-            old._core.supersede()
+            old._core.supersede(status.last_committed_offset_token)
+            if old._core.failed is not None:
+                self._retired.append(old)
         self._start_flusher()
         return channel, status
 
     async def get_channel_statuses(self, names: list[str]) -> dict[str, ChannelStatus]:
-        return await self._run(self._status_flow(list(names)))
+        self._check_open()
+        return await self._run(self._status_flow(self._names(names)))
 
     async def drop_channel(self, name: str) -> None:
+        self._check_open()
         channel = self._channels.pop(name, None)
         if channel is not None:
-            channel._core.closed = True
+            _retire_dropped(channel._core)
+            if channel._core.failed is not None:
+                self._retired.append(channel)
         await self._run(self._drop_flow(name))
 
     def _forget(self, channel: AsyncChannel) -> None:
         if self._channels.get(channel.name) is channel:
             del self._channels[channel.name]
+        if channel in self._retired:
+            self._retired.remove(channel)
 
     def _start_flusher(self) -> None:
         if self._flusher is None and self.config.max_client_lag > 0:
@@ -298,8 +372,9 @@ class AsyncClient(_BaseClient):
                 except Exception as exc:
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
-    async def aclose(self, wait_for_flush: bool = True) -> None:
-        """Close every open channel (waiting for its commits), then the connections."""
+    async def aclose(self, wait_for_flush: bool = True, timeout: float | None = None) -> None:
+        """Close every channel (waiting for its commits), then the connections; see
+        :meth:`Client.close`."""
         if self._closed:
             return
         self._closed = True
@@ -308,13 +383,22 @@ class AsyncClient(_BaseClient):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         first: SnowpipeError | None = None
+        clock = self._core.clock
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        channels = [*self._channels.values(), *self._retired]
         try:
-            for channel in list(self._channels.values()) if wait_for_flush else ():
+            for channel in channels:
+                if not wait_for_flush:
+                    channel._core.abandon("abandoned by client.close(wait_for_flush=False)")
+                    continue
                 try:
-                    await channel.close()
+                    left = None if deadline is None else max(deadline - clock.monotonic(), 0.0)
+                    await channel.close(timeout=left)
                 except SnowpipeError as exc:
                     first = first or exc
         finally:
+            for channel in channels:
+                channel._core.closed = channel._core.closed or "with its client"
             await self._driver.aclose()
         if first is not None:
             raise first
@@ -324,11 +408,14 @@ class AsyncClient(_BaseClient):
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, exc_type: object, *rest: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is None:
             await self.aclose()
             return
+        if not issubclass(exc_type, Exception):
+            await self.aclose(wait_for_flush=False)
+            return
         try:
-            await self.aclose()
+            await self.aclose(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
         except Exception as exc:
             _log.warning("closing the client after an error also failed: %s", exc)

@@ -47,3 +47,8 @@ DEFAULT_CLOSE_TIMEOUT_SECS = 300.0
 DEFAULT_COMPRESSION = "zstd"
 COMPRESSIONS = ("zstd", "gzip", "none")
 BINARY_FORMATS = ("hex", "base64")
+#: Offset tokens that the library makes up for batches whose last row has no token of the
+#: caller's start with this; a caller's token may not (so the two can never collide).
+AUTO_OFFSET_TOKEN_PREFIX = "snowpipe-stream:"
+#: Closing after an error leaves a ``with`` block: wait this long at most for commits (in all).
+DEFAULT_EXIT_CLOSE_TIMEOUT_SECS = 10.0

@@ -19,7 +19,11 @@
     │   ├── ThrottledError                    429 (after the configured back-offs)
     │   ├── ServerError                       5xx (after the configured retries)
     │   └── UnexpectedResponseError           a 2xx answer the client cannot read
-    ├── ChannelInvalidatedError               the channel is invalid and could not be recovered
+    ├── ChannelInvalidatedError               the channel is not ours to write any more: opened by
+    │   │                                     another client, or invalid and not recoverable
+    │   └── ChannelDroppedError               the channel was dropped under its writer
+    ├── OffsetTokenError (ValueError)         an offset token cannot support exactly-once
+    ├── ClosedError (RuntimeError)            a call on a closed client or channel
     └── CommitTimeoutError (TimeoutError)     rows were sent but not committed in time
 
 Errors never carry a private key, passphrase, JWT or scoped token: a status error holds the
@@ -35,12 +39,15 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ChannelDroppedError",
     "ChannelInvalidatedError",
+    "ClosedError",
     "CommitTimeoutError",
     "ConfigError",
     "ConflictError",
     "InvalidRowError",
     "NotFoundError",
+    "OffsetTokenError",
     "PermissionDeniedError",
     "PrivateKeyError",
     "RowTooLargeError",
@@ -175,10 +182,28 @@ class UnexpectedResponseError(APIStatusError):
 
 
 class ChannelInvalidatedError(SnowpipeError):
-    """The channel is invalid on the server and could not be recovered by reopening it."""
+    """The channel is not this writer's any more, and the client will not recover it by itself.
+
+    ``reason`` says why: ``"opened_elsewhere"`` (another client, or another ``open_channel`` of
+    this one, opened the channel: its rows are the other writer's business), ``"dropped"``,
+    ``"invalid"`` (Snowflake invalidated it and reopening did not help). The rows this channel
+    accepted and that are not committed are described by ``uncommitted_rows`` and
+    ``uncommitted_range`` (the offset tokens of the first and last of them, where known);
+    ``last_committed`` is the channel's committed offset token as the client last saw it.
+    Resume by opening the channel again (if it is still yours) from its committed offset token.
+    """
 
     def __init__(
-        self, message: str, *, channel: str, code: str | None = None, recoverable: bool = False
+        self,
+        message: str,
+        *,
+        channel: str,
+        code: str | None = None,
+        recoverable: bool = False,
+        reason: str = "invalid",
+        last_committed: str | None = None,
+        uncommitted_rows: int = 0,
+        uncommitted_range: tuple[str | None, str | None] = (None, None),
     ) -> None:
         super().__init__(message)
         self.channel = channel
@@ -186,6 +211,31 @@ class ChannelInvalidatedError(SnowpipeError):
         #: Internal: raised by one request for the channel to reopen and replay; a
         #: ChannelInvalidatedError that reaches the caller has ``recoverable`` False.
         self.recoverable = recoverable
+        self.reason = reason
+        self.last_committed = last_committed
+        self.uncommitted_rows = uncommitted_rows
+        self.uncommitted_range = uncommitted_range
+
+
+class ChannelDroppedError(ChannelInvalidatedError):
+    """The channel was dropped (by another client, or by this one) while it held rows.
+
+    The client never re-creates a dropped channel by itself: a new channel starts with no
+    committed offset token, so replaying into it would duplicate what had committed before.
+    """
+
+
+class OffsetTokenError(SnowpipeError, ValueError):
+    """An offset token cannot support exactly-once: reserved, empty, or already in use.
+
+    Raised where the token enters (``append_row`` / ``append_rows`` / ``append_ndjson``),
+    before anything of that call is buffered or sent.
+    """
+
+
+class ClosedError(SnowpipeError, RuntimeError):
+    """A call on a client or channel that is closed (or abandoned by ``close(wait_for_flush=
+    False)``); open a new one."""
 
 
 class CommitTimeoutError(SnowpipeError, TimeoutError):

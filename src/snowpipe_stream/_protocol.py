@@ -55,6 +55,15 @@ REOPEN_CODES = frozenset(
         "STALE_PIPE_CACHE",
     }
 )
+#: Of those, the codes that say another client opened the channel after us (Snowflake bumps
+#: the client sequencer on every open): the channel is no longer ours to recover.
+OPENED_ELSEWHERE_CODES = frozenset(
+    {"STALE_CONTINUATION_TOKEN_SEQUENCER", "ERR_CHANNEL_HAS_INVALID_CLIENT_SEQUENCER"}
+)
+#: Codes (of an answer or of a channel status) that say the channel is gone.
+DROPPED_CODES = frozenset(
+    {"ERR_CHANNEL_NO_LONGER_EXISTS", "ERR_CHANNEL_DOES_NOT_EXIST_OR_IS_NOT_AUTHORIZED"}
+)
 #: Body codes that mean "try again" whatever the status.
 RETRY_CODES = frozenset({"ERR_GENERAL_EXCEPTION_RETRY_REQUEST", "ERR_OPEN_CHANNEL_IN_PROGRESS"})
 

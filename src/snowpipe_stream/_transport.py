@@ -1,16 +1,24 @@
 """Sending requests: the retrying request flow (pure) and the two drivers that run flows.
 
 Logic that needs I/O is written once, as a generator of *effects*: :class:`Send` (one HTTP
-attempt; the driver attaches the credential), :class:`Sleep`, and :class:`Call` (a whole
-retrying request, run by :func:`request_flow`). :class:`SyncDriver` and :class:`AsyncDriver`
-run such generators over ``httpx.Client`` / ``httpx.AsyncClient``; they are the only code that
-sends or sleeps, and they mirror each other line for line. The channel's recovery logic, the
-commit wait and the token exchange are flows too, so sync and async share every decision.
+attempt; the driver attaches the credential), :class:`Sleep`, :class:`Call` (a whole
+retrying request, run by :func:`request_flow`) and :class:`Exclusive` (run a sub-flow holding a
+lock). :class:`SyncDriver` and :class:`AsyncDriver` run such generators over ``httpx.Client`` /
+``httpx.AsyncClient``; they are the only code that sends, sleeps or waits for a lock, and they
+mirror each other line for line. The channel's recovery logic, the commit wait and the token
+exchange are flows too, so sync and async share every decision.
+
+Locks: the sync driver can run a flow with a *step lock*: every step of the flow (the code
+between two effects) runs holding it, and no effect does. Channels use it so that their state
+changes are atomic while no lock is held across a request or a sleep, except the one lock that
+must be: :class:`Exclusive` is how a channel serializes its appends (each consumes the
+continuation token the previous one returned).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -43,7 +51,17 @@ from ._protocol import (
 from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
 from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache, SuppliedJwt
 
-__all__ = ["AsyncDriver", "Call", "Core", "Send", "Sleep", "Stats", "SyncDriver"]
+__all__ = [
+    "BUSY",
+    "AsyncDriver",
+    "Call",
+    "Core",
+    "Exclusive",
+    "Send",
+    "Sleep",
+    "Stats",
+    "SyncDriver",
+]
 
 _log = logging.getLogger("snowpipe_stream.transport")
 _auth_log = logging.getLogger("snowpipe_stream.auth")
@@ -73,7 +91,21 @@ class Call:
     op: Op
 
 
-Effect = Send | Sleep | Call
+@dataclass(frozen=True)
+class Exclusive:
+    """Run ``flow`` holding ``lock`` (a ``threading`` lock for the sync driver, an
+    ``asyncio.Lock`` for the async one); answers the flow's result. With ``blocking`` False and
+    the lock taken, the flow is not run and the answer is :data:`BUSY`."""
+
+    flow: Generator[Any, Any, Any]
+    lock: Any
+    blocking: bool = True
+
+
+#: What an :class:`Exclusive` effect answers when it did not get its lock.
+BUSY: Any = object()
+
+Effect = Send | Sleep | Call | Exclusive
 Flow = Generator[Effect, Any, T]
 
 
@@ -346,6 +378,8 @@ def _failure_kind(exc: httpx.TransportError) -> str:
 
 # --- drivers -------------------------------------------------------------------------------
 
+_NO_LOCK = contextlib.nullcontext()
+
 
 class SyncDriver:
     """Runs flows over ``httpx.Client``: the only sync code that sends or sleeps."""
@@ -356,12 +390,15 @@ class SyncDriver:
         self._lock = threading.Lock()
         self._exchange: threading.Event | None = None
 
-    def run(self, flow: Flow[T]) -> T:
+    def run(self, flow: Flow[T], step_lock: threading.Lock | None = None) -> T:
+        """Run ``flow`` to its end; each of its steps holds ``step_lock`` when one is given."""
         value: Any = None
         error: BaseException | None = None
+        step = step_lock if step_lock is not None else _NO_LOCK
         while True:
             try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
+                with step:
+                    effect = flow.throw(error) if error is not None else flow.send(value)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             value = error = None
@@ -370,6 +407,14 @@ class SyncDriver:
                     value = self._send(effect.op)
                 elif isinstance(effect, Call):
                     value = self.run(self.core.request_flow(effect.op))
+                elif isinstance(effect, Exclusive):
+                    if not effect.lock.acquire(blocking=effect.blocking):
+                        value = BUSY
+                        continue
+                    try:
+                        value = self.run(effect.flow, step_lock)
+                    finally:
+                        effect.lock.release()
                 else:
                     self.core.clock.sleep(effect.seconds)
             except Exception as exc:
@@ -431,6 +476,12 @@ class AsyncDriver:
                     value = await self._send(effect.op)
                 elif isinstance(effect, Call):
                     value = await self.run(self.core.request_flow(effect.op))
+                elif isinstance(effect, Exclusive):
+                    if not effect.blocking and effect.lock.locked():
+                        value = BUSY
+                        continue
+                    async with effect.lock:
+                        value = await self.run(effect.flow)
                 else:
                     await self.core.clock.asleep(effect.seconds)
             except Exception as exc:

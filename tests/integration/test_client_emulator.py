@@ -162,32 +162,6 @@ def test_scoped_token_rejected_by_the_server_is_exchanged_again(
     assert stats.retries_401 == 1 and stats.scoped_exchanges == 2
 
 
-def test_stale_continuation_after_another_client_reopens(
-    mode: str, emu: Emulator, rsa_key: PrivateKey, clock: FakeClock
-) -> None:
-    async def scenario(client: Any) -> Any:
-        channel, _ = await client.open_channel("ch")
-        await channel.append_rows(
-            [{"n": i} for i in range(1, 51)], start_offset_token="1", end_offset_token="50"
-        )
-        await channel.flush()
-        # Another client takes the channel over: our continuation token goes stale, and the
-        # rows we sent but that were not committed yet are discarded by the server.
-        async with open_client(
-            "sync", "other", DB, SCHEMA, PIPE, config=make_config(emu, rsa_key), clock=clock
-        ) as other:
-            await other.open_channel("ch")
-        await channel.append_rows(
-            [{"n": i} for i in range(51, 101)], start_offset_token="51", end_offset_token="100"
-        )
-        await channel.wait_for_commit("100", timeout=30)
-        return client.stats
-
-    stats = run(mode, emu, rsa_key, clock, scenario)
-    expect_all(emu, 100)
-    assert stats.reopens == 1
-
-
 @pytest.mark.parametrize("action", ["lost_response", "drop_connection"])
 def test_lost_and_dropped_appends_lose_and_duplicate_nothing(
     mode: str, emu: Emulator, rsa_key: PrivateKey, clock: FakeClock, action: str

@@ -138,6 +138,10 @@ def _errors(rsa_key: PrivateKey) -> list[SnowpipeError]:
             channel.wait_for_commit("1", timeout=5)
         except ChannelInvalidatedError as exc:
             errors.append(exc)
+        try:
+            client.close()  # the row is not committed: close says so
+        except ChannelInvalidatedError as exc:
+            errors.append(exc)
         bearers = {r.headers["Authorization"] for r in fake.requests}
     for err in errors:
         clean(err, extra=(PASSPHRASE, *bearers, *(b[7:] for b in bearers)))
@@ -150,5 +154,6 @@ def test_error_messages(rsa_key: PrivateKey) -> None:
         "PrivateKeyError",
         "PrivateKeyError",
         "AuthenticationError",
+        "ChannelInvalidatedError",
         "ChannelInvalidatedError",
     ]

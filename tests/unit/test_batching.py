@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from snowpipe_stream import OffsetTokenError
 from snowpipe_stream._batching import (
     Batch,
     BatchBuilder,
-    committed_prefix,
+    check_token,
     parse_int_token,
+    row_tokens,
     token_reached,
 )
 from snowpipe_stream._ndjson import encode_lines, encode_row
-
-
-def batch(end: str | None) -> Batch:
-    return Batch(b"{}\n", 1, end, end)
 
 
 def test_token_reached() -> None:
@@ -43,17 +42,45 @@ def test_parse_int_token() -> None:
     ]
 
 
-def test_committed_prefix() -> None:
-    batches = [batch("1"), batch(None), batch("3"), batch("10")]
-    assert committed_prefix(batches, None) == 0
-    assert committed_prefix(batches, "0") == 0
-    assert committed_prefix(batches, "1") == 1
-    assert committed_prefix(batches, "3") == 3  # the untokened batch before "3" is covered
-    assert committed_prefix(batches, "9") == 3
-    assert committed_prefix(batches, "10") == 4
-    names = [batch("a"), batch("b"), batch("c")]
-    assert committed_prefix(names, "b") == 2
-    assert committed_prefix(names, "zz") == 0  # unknown non-numeric: resend everything
+def test_row_tokens_interpolate_integers_and_prefixed_numbers() -> None:
+    assert row_tokens("1", "3", 3) == ["1", "2", "3"]
+    assert row_tokens("day2.ndjson:9", "day2.ndjson:11", 3) == [
+        "day2.ndjson:9",
+        "day2.ndjson:10",
+        "day2.ndjson:11",
+    ]
+    assert row_tokens("a7", "a7", 1) == ["a7"]
+    assert row_tokens("x", "y", 1) == ["y"]  # one row: its token is the end token
+    # No token per row can be derived: the span does not match, prefixes differ, no numbers,
+    # zero padding (its width would not survive), or a token is missing.
+    assert row_tokens("1", "4", 3) is None
+    assert row_tokens("a1", "b3", 3) is None
+    assert row_tokens("a", "b", 2) is None
+    assert row_tokens("007", "009", 3) is None
+    assert row_tokens(None, "3", 3) is None
+    assert row_tokens("1", None, 3) is None
+
+
+def test_check_token() -> None:
+    assert check_token(None, "offset_token") is None
+    assert check_token("5", "offset_token") == "5"
+    with pytest.raises(TypeError, match=r"offset_token must be a str or None, got int 5"):
+        check_token(5, "offset_token")
+    with pytest.raises(OffsetTokenError, match="empty"):
+        check_token("", "end_offset_token")
+    with pytest.raises(OffsetTokenError, match="reserved"):
+        check_token("snowpipe-stream:3", "end_offset_token")
+
+
+def test_a_batch_ends_with_the_token_of_its_last_row() -> None:
+    builder = BatchBuilder(1000)
+    builder.add_row({"a": 1}, "1", lambda: 0.0)
+    builder.add_row({"a": 2}, None, lambda: 0.0)
+    batch = builder.cut()
+    assert batch is not None and (batch.start_token, batch.end_token) == ("1", None)
+    assert not builder.holds_token("1")
+    builder.add_row({"a": 3}, "x", lambda: 0.0)
+    assert builder.holds_token("x")
 
 
 # At most 2 bytes per character in UTF-8 and JSON (no control characters): a row is at most
@@ -94,7 +121,13 @@ def test_every_row_once_in_order_within_the_limit(
         blob = encode_lines(chunk)  # type: ignore[arg-type]
         for row in chunk:
             builder.check_line(encode_row(row))  # every generated row fits the smallest limit
-        builder.add(blob, len(chunk), str(start + 1), str(start + len(chunk)), 0.0, out)
+        first, last = str(start + 1), str(start + len(chunk))
+        if len(blob) <= limit:
+            builder.add(blob, len(chunk), first, last, 0.0, out)
+        else:
+            tokens = row_tokens(first, last, len(chunk))
+            assert tokens is not None
+            builder.add_split(blob, tokens, first, 0.0, out)
     last = builder.cut()
     if last is not None:
         out.append(last)

@@ -11,6 +11,7 @@ import zstandard
 
 from snowpipe_stream import (
     ChannelInvalidatedError,
+    ClosedError,
     CommitTimeoutError,
     ConflictError,
     InvalidRowError,
@@ -123,24 +124,35 @@ def test_retries_reuse_the_request_id(mode: str, rsa_key: PrivateKey, clock: Fak
     assert len(ids) == 4 and ids[0] == ids[1] == ids[2] != ids[3]
 
 
-def test_auto_offset_tokens_continue_after_the_committed_one(
-    mode: str, rsa_key: PrivateKey, clock: FakeClock
+@pytest.mark.parametrize(
+    ("committed", "expected"),
+    [
+        # After a committed token of the caller's: the library's own tokens, never an integer
+        # (or anything else) a caller may give.
+        ("41", ["snowpipe-stream:1", "snowpipe-stream:2"]),
+        # After one of the library's: they continue, so none repeats a committed one.
+        ("snowpipe-stream:41", ["snowpipe-stream:42", "snowpipe-stream:43"]),
+    ],
+)
+def test_batches_without_a_token_get_the_librarys_own(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, committed: str, expected: list[str]
 ) -> None:
     fake = FakeSnowflake()
-    fake.committed["ch"] = "41"
+    fake.committed["ch"] = committed
     fake.sequencer["ch"] = 1
 
     async def scenario(client: Any) -> None:
         channel, status = await client.open_channel("ch")
-        assert status.last_committed_offset_token == "41"
+        assert status.last_committed_offset_token == committed
         await channel.append_rows([{"a": 1}, {"a": 2}])
         await channel.flush()
         await channel.append_row({"a": 3})
-        assert await channel.wait_for_commit("43", timeout=5) == "43"
+        await channel.close()
 
     run(mode, fake, clock, rsa_key, scenario)
     tokens = [r.url.params["endOffsetToken"] for r in fake.calls("append")]
-    assert tokens == ["42", "43"]
+    assert tokens == expected
+    assert fake.committed["ch"] == expected[-1]
 
 
 def test_batches_respect_the_request_limit_and_keep_order(
@@ -244,8 +256,8 @@ def test_slow_close_warns_every_minute(
     assert len(slow) == 2 and all(r.levelno == logging.WARNING for r in slow)
 
 
-def test_stale_continuation_token_recovers_without_loss_or_duplicates(
-    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+def test_stale_continuation_token_means_another_writer_and_is_not_recovered_into(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
 ) -> None:
     fake = FakeSnowflake(commit_on_append=False)
 
@@ -254,18 +266,29 @@ def test_stale_continuation_token_recovers_without_loss_or_duplicates(
         await channel.append_row({"n": 1}, offset_token="1")
         await channel.flush()
         fake.commit_all()  # row 1 committed
+        assert await channel.wait_for_commit("1", timeout=5) == "1"
         await channel.append_row({"n": 2}, offset_token="2")
         await channel.flush()  # accepted, not committed
-        fake.sequencer["ch"] += 1  # another client reopened the channel: our token is stale
+        fake.sequencer["ch"] += 1  # another client opened the channel: our token is stale
         fake.pending["ch"].clear()  # ... and the server dropped the uncommitted row 2
         await channel.append_row({"n": 3}, offset_token="3")
-        await channel.flush()
-        fake.commit_all()
-        await channel.wait_for_commit("3", timeout=5)
+        with pytest.raises(ChannelInvalidatedError) as caught:
+            await channel.flush()
+        err = caught.value
+        assert err.reason == "opened_elsewhere" and "another client" in str(err)
+        assert err.uncommitted_rows == 2 and err.uncommitted_range == ("2", "3")
+        assert err.last_committed == "1"
+        # Every later call says so too, and close() does not pretend all went well.
+        with pytest.raises(ChannelInvalidatedError):
+            await channel.append_row({"n": 4}, offset_token="4")
+        with pytest.raises(ChannelInvalidatedError, match="2 rows appended on it"):
+            await channel.close()
+        with pytest.raises(ChannelInvalidatedError):
+            await client.close()  # the client does not pretend either
 
     run(mode, fake, clock, rsa_key, scenario)
-    assert fake.rows["ch"] == [{"n": 1}, {"n": 2}, {"n": 3}]
-    assert any("recovered" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+    assert fake.rows["ch"] == [{"n": 1}]  # nothing was replayed into the other writer's channel
+    assert len(fake.calls("open")) == 1  # ... nor was the channel taken back
 
 
 @pytest.mark.parametrize("action", ["lost", "drop"])
@@ -364,12 +387,12 @@ def test_closed_channel_refuses_rows(mode: str, rsa_key: PrivateKey, clock: Fake
     async def scenario(client: Any) -> None:
         channel, _ = await client.open_channel("ch")
         await channel.close()
-        with pytest.raises(ChannelInvalidatedError, match="is closed"):
+        with pytest.raises(ClosedError, match="is closed"):
             await channel.append_row({"a": 1})
         new, _ = await client.open_channel("ch")
         old = new
         newer, _ = await client.open_channel("ch")
-        with pytest.raises(ChannelInvalidatedError, match="opened again"):
+        with pytest.raises(ClosedError, match="replaced by a newer open_channel"):
             await old.append_row({"a": 1})
         await newer.append_row({"a": 2})
 
@@ -433,6 +456,8 @@ def test_unrecoverable_channel_raises_at_once(
         assert not info.value.recoverable
         with pytest.raises(ChannelInvalidatedError):
             await channel.append_row({"a": 2})
+        with pytest.raises(ChannelInvalidatedError, match="1 row appended on it is not"):
+            await client.close()
 
     run(mode, fake, clock, rsa_key, scenario)
     assert clock.sleeps == []  # no polling until the timeout
@@ -461,7 +486,7 @@ def test_rows_older_than_max_client_lag_are_flushed_in_the_background(
 
 
 def test_untokened_rows_after_a_non_integer_token_are_still_tracked(
-    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
 ) -> None:
     fake = FakeSnowflake()
     fake.committed["ch"] = "kafka-offset-abc"
@@ -473,8 +498,7 @@ def test_untokened_rows_after_a_non_integer_token_are_still_tracked(
         await channel.close()  # must not wait forever for an untrackable batch
 
     run(mode, fake, clock, rsa_key, scenario)
-    assert [r.url.params["endOffsetToken"] for r in fake.calls("append")] == ["1"]
-    assert any("is not an integer" in r.getMessage() for r in caplog.records)
+    assert [r.url.params["endOffsetToken"] for r in fake.calls("append")] == ["snowpipe-stream:1"]
 
 
 def test_append_ndjson_checks_lines_without_parsing_rows(

@@ -37,6 +37,11 @@ CHANNEL_NOT_FOUND: ErrorSpec = (
     "ERR_CHANNEL_DOES_NOT_EXIST_OR_IS_NOT_AUTHORIZED",
     "Channel does not exist or is not authorized",
 )
+CHANNEL_NO_LONGER_EXISTS: ErrorSpec = (
+    400,
+    "ERR_CHANNEL_NO_LONGER_EXISTS",
+    "The channel no longer exists (it was dropped). Open it again to start a new one",
+)
 PIPE_NOT_FOUND: ErrorSpec = (
     404,
     "ERR_PIPE_DOES_NOT_EXIST_OR_NOT_AUTHORIZED",

@@ -129,6 +129,9 @@ class EmulatorState:
         for spec in pipes:
             self.declare_pipe(spec)
         self.channels: dict[tuple[PipeKey, str], ChannelState] = {}
+        #: (pipe, channel key, nonce) of dropped channels: their holders' continuation tokens
+        #: are answered ERR_CHANNEL_NO_LONGER_EXISTS, as Snowflake does.
+        self.dropped: set[tuple[PipeKey, str, str]] = set()
         self.lock = threading.RLock()
         self._load()
 
@@ -140,7 +143,8 @@ class EmulatorState:
 
     def _load(self) -> None:
         for row in self.store.channels():
-            db, schema, pipe, key, name, committed, inserted, parsed, errors, created = row
+            db, schema, pipe, key, name, committed, inserted, parsed, errors, created = row[:10]
+            nonce, client_seq = row[10:]
             ch = ChannelState(
                 (db, schema, pipe),
                 key,
@@ -151,6 +155,11 @@ class EmulatorState:
                 rows_parsed=parsed,
                 rows_error_count=errors,
             )
+            if nonce:
+                # The holder's continuation tokens stay ours across a restart (Snowflake does
+                # not forget who opened a channel), but what was accepted and not committed is
+                # gone: the row sequencer is unknown, so the next append must reopen.
+                ch.nonce, ch.client_seq, ch.row_seq = nonce, client_seq, -1
             self.channels[((db, schema, pipe), key)] = ch
 
     # --- helpers --------------------------------------------------------------------------
@@ -179,6 +188,8 @@ class EmulatorState:
             ch.rows_parsed,
             ch.rows_error_count,
             ch.created_on_ms,
+            ch.nonce,
+            ch.client_seq,
         )
 
     def _settle(self, ch: ChannelState) -> None:
@@ -263,10 +274,14 @@ class EmulatorState:
     ) -> str:
         """Accept a batch of NDJSON; return the next continuation token."""
         with self.lock:
-            ch = self._channel(self._pipe(db, schema, pipe), channel)
+            key = self._pipe(db, schema, pipe)
             if not continuation:
                 raise EmulatorError(M.CONTINUATION_REQUIRED)
             nonce, _, rest = continuation.partition("_")
+            ch = self.channels.get((key, _norm(channel)))
+            if (ch is None or ch.nonce != nonce) and (key, _norm(channel), nonce) in self.dropped:
+                raise EmulatorError(M.CHANNEL_NO_LONGER_EXISTS)
+            ch = self._channel(key, channel)
             cseq, _, rseq = rest.partition("_")
             if nonce != ch.nonce or cseq != str(ch.client_seq):
                 raise EmulatorError(M.STALE_CONTINUATION)
@@ -316,6 +331,7 @@ class EmulatorState:
             key = self._pipe(db, schema, pipe)
             ch = self._channel(key, channel)
             self._settle(ch)
+            self.dropped.add((key, ch.key, ch.nonce))
             del self.channels[(key, ch.key)]
             self.store.delete_channel(key, ch.key)
 

@@ -35,9 +35,16 @@ CREATE TABLE IF NOT EXISTS channels (
     rows_parsed INTEGER NOT NULL,
     rows_error_count INTEGER NOT NULL,
     created_on_ms INTEGER NOT NULL,
+    nonce TEXT NOT NULL DEFAULT '',
+    client_seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (database_name, schema_name, pipe_name, channel_key)
 );
 """
+#: Columns added since the first schema, for databases written by an older emulator.
+_ADDED_COLUMNS = (
+    ("nonce", "TEXT NOT NULL DEFAULT ''"),
+    ("client_seq", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class Store:
@@ -52,6 +59,10 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(channels)")}
+            for name, decl in _ADDED_COLUMNS:
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE channels ADD COLUMN {name} {decl}")
 
     def commit_batch(
         self,
@@ -79,7 +90,11 @@ class Store:
 
     def _save_channel(self, row: tuple[Any, ...]) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            "INSERT OR REPLACE INTO channels (database_name, schema_name, pipe_name, "
+            "channel_key, channel_name, committed_offset_token, rows_inserted, rows_parsed, "
+            "rows_error_count, created_on_ms, nonce, client_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
 
     def delete_channel(self, key: tuple[str, str, str], channel_key: str) -> None:
@@ -92,7 +107,11 @@ class Store:
 
     def channels(self) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute("SELECT * FROM channels").fetchall()
+            return self._conn.execute(
+                "SELECT database_name, schema_name, pipe_name, channel_key, channel_name, "
+                "committed_offset_token, rows_inserted, rows_parsed, rows_error_count, "
+                "created_on_ms, nonce, client_seq FROM channels"
+            ).fetchall()
 
     def batches(self, key: tuple[str, str, str], channel: str | None = None) -> Iterator[bytes]:
         """The NDJSON of every committed batch of a pipe (or one channel), in commit order."""
