@@ -178,7 +178,12 @@ class Core:
         """Discover the ingest host (once) and exchange the JWT for a scoped token."""
         if self.ingest_url is None:
             resp = yield Call(hostname_op())
-            self.ingest_host, self.ingest_url = parse_hostname(resp.content, self.control_url)
+            # Raises ConfigError for a remote host over plain http, before anything goes there.
+            self.ingest_host, self.ingest_url = parse_hostname(
+                resp.content,
+                self.control_url,
+                allow_insecure_http=self.config.allow_insecure_http,
+            )
             _log.info("ingest host is %s", self.ingest_host)
         assert self.ingest_host is not None
         resp = yield Call(token_op(self.ingest_host))
