@@ -6,6 +6,14 @@ retrying request, run by :func:`request_flow`). :class:`SyncDriver` and :class:`
 run such generators over ``httpx.Client`` / ``httpx.AsyncClient``; they are the only code that
 sends or sleeps, and they mirror each other line for line. The channel's recovery logic, the
 commit wait and the token exchange are flows too, so sync and async share every decision.
+
+Proxies: a request to a loopback host (``localhost``, 127.0.0.0/8, ``::1``) never goes through
+a proxy, whatever ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` say, so credentials for a
+local server (the emulator, a tunnel) cannot leave the machine through one. Each driver holds
+two httpx clients sharing one TLS context: ``http``, built as httpx builds any client (it reads
+the proxy variables and ``NO_PROXY``), for every other host; and a direct one, for loopback
+hosts, whose transport is given explicitly (httpx then reads no proxy variable). A ``transport=``
+given by the caller keeps winning: one client, that transport, for every host.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ._clock import Clock
-from ._config import ClientConfig
+from ._config import ClientConfig, is_loopback
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -357,7 +365,16 @@ class SyncDriver:
 
     def __init__(self, core: Core, transport: httpx.BaseTransport | None = None) -> None:
         self.core = core
-        self.http = httpx.Client(transport=transport, timeout=core.timeout)
+        if transport is not None:
+            # httpx reads no proxy variables when given a transport: it serves every host.
+            self.http = httpx.Client(transport=transport, timeout=core.timeout)
+            self._direct = self.http
+        else:
+            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            self.http = httpx.Client(verify=tls, timeout=core.timeout)
+            self._direct = httpx.Client(
+                transport=httpx.HTTPTransport(verify=tls), timeout=core.timeout
+            )
         self._lock = threading.Lock()
         self._exchange: threading.Event | None = None
 
@@ -384,7 +401,8 @@ class SyncDriver:
         token = self.core.jwt.get_token() if op.host == "control" else self._scoped_token()
         request = self.core.build_request(self.http, op, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
-        return self.http.send(request)
+        http = self._direct if is_loopback(request.url.host) else self.http
+        return http.send(request)
 
     def _scoped_token(self) -> str:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
@@ -411,7 +429,11 @@ class SyncDriver:
                 done.set()
 
     def close(self) -> None:
-        self.http.close()
+        try:
+            self.http.close()
+        finally:
+            if self._direct is not self.http:
+                self._direct.close()
 
 
 class AsyncDriver:
@@ -419,7 +441,16 @@ class AsyncDriver:
 
     def __init__(self, core: Core, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.core = core
-        self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
+        if transport is not None:
+            # httpx reads no proxy variables when given a transport: it serves every host.
+            self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
+            self._direct = self.http
+        else:
+            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            self.http = httpx.AsyncClient(verify=tls, timeout=core.timeout)
+            self._direct = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(verify=tls), timeout=core.timeout
+            )
         self._exchange: asyncio.Future[None] | None = None
 
     async def run(self, flow: Flow[T]) -> T:
@@ -445,7 +476,8 @@ class AsyncDriver:
         token = self.core.jwt.get_token() if op.host == "control" else await self._scoped_token()
         request = self.core.build_request(self.http, op, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
-        return await self.http.send(request)
+        http = self._direct if is_loopback(request.url.host) else self.http
+        return await http.send(request)
 
     async def _scoped_token(self) -> str:
         core = self.core
@@ -467,4 +499,8 @@ class AsyncDriver:
                 done.set_result(None)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        try:
+            await self.http.aclose()
+        finally:
+            if self._direct is not self.http:
+                await self._direct.aclose()
