@@ -28,7 +28,7 @@ from ._exceptions import ConfigError, PrivateKeyError
 from ._jwt import claim_seconds, read_claims_unverified
 from ._keys import PrivateKey
 
-__all__ = ["ENV_VARS", "ClientConfig"]
+__all__ = ["ENV_VARS", "ClientConfig", "is_loopback", "require_safe_url"]
 
 _log = logging.getLogger("snowpipe_stream.auth")
 
@@ -57,13 +57,32 @@ _SECRET_KEYS = frozenset({"private_key", "private_key_passphrase", "jwt", "jwt_t
 _KEY_SOURCE = ("private_key", "private_key_file")
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ``::1``): this machine."""
     if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def require_safe_url(url: str, *, allow_insecure_http: bool, what: str) -> None:
+    """The one rule for every URL a credential is sent to: the configured ``url`` and the
+    ingest URL built from the hostname answer alike.
+
+    https is always accepted; plain http only to a loopback host (:func:`is_loopback`), or to
+    any host with ``allow_insecure_http``. Otherwise :class:`ConfigError`, naming ``what``, the
+    host and the fix: the fix is a setting, whoever supplied the host.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "http" and not is_loopback(host) and not allow_insecure_http:
+        raise ConfigError(
+            f"{what} uses plain http:// to a remote host ({host}); tokens would travel "
+            "unencrypted. Use https://, or set allow_insecure_http=True for a test server you "
+            "trust"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -318,16 +337,7 @@ class ClientConfig:
             raise ConfigError(
                 f"{name} must be a scheme, host and optional port only, got {self.url!r}"
             )
-        if (
-            parts.scheme == "http"
-            and not _loopback(parts.hostname)
-            and not self.allow_insecure_http
-        ):
-            raise ConfigError(
-                f"{name} uses plain http:// to a remote host ({parts.hostname}); tokens would "
-                "travel unencrypted. Use https://, or set allow_insecure_http=True for a test "
-                "server you trust"
-            )
+        require_safe_url(url, allow_insecure_http=self.allow_insecure_http, what=name)
         return url
 
     def _warn_supplied_jwt(self) -> None:

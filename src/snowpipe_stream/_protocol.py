@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import msgspec
 import zstandard
 
+from ._config import require_safe_url
 from ._constants import DEFAULT_SCOPED_TOKEN_TTL_SECS, SCOPED_TOKEN_GRANT_TYPE
 from ._exceptions import NotFoundError, UnexpectedResponseError
 from ._jwt import claim_seconds, read_claims_unverified
@@ -261,26 +262,40 @@ def _text_or_field(body: bytes, field: str, what: str) -> str:
     return raw
 
 
-def parse_hostname(body: bytes, control_url: str) -> tuple[str, str]:
+def parse_hostname(
+    body: bytes, control_url: str, *, allow_insecure_http: bool = False
+) -> tuple[str, str]:
     """Return ``(ingest_host, ingest_base_url)`` from the hostname answer.
 
     The body is the bare host as text in practice, ``{"hostname": ...}`` in the docs. ``_``
     becomes ``-`` (Snowflake's ingest service fails on underscores) and the host is lowercased.
-    A bare host takes the control URL's scheme and port.
+    A bare host takes the control URL's scheme and port. The ingest URL must pass the rule the
+    configured URL passed (:func:`require_safe_url`): a plain-http control URL to loopback
+    answering a remote host raises :class:`ConfigError` before the scoped token goes there.
     """
     raw = _text_or_field(body, "hostname", "discover the ingest host")
     host = raw.strip().replace("_", "-").lower()
     control = urlsplit(control_url)
     port = f":{control.port}" if control.port else ""
     if _is_ipv6(host):
-        return host, f"{control.scheme}://[{host}]{port}"
-    if any(c in host for c in ":/[]@?#") or any(c.isspace() for c in host):
+        url = f"{control.scheme}://[{host}]{port}"
+    elif any(c in host for c in ":/[]@?#") or any(c.isspace() for c in host):
         # Snowflake answers a bare host name; the scheme and port are the control URL's.
         raise UnexpectedResponseError(
             f"discover the ingest host: expected a bare host name, got {host[:80]!r}",
             status_code=200,
         )
-    return host, f"{control.scheme}://{host}{port}"
+    else:
+        url = f"{control.scheme}://{host}{port}"
+    require_safe_url(
+        url,
+        allow_insecure_http=allow_insecure_http,
+        what=(
+            f"the ingest URL {url} (the host GET {control_url}/v2/streaming/hostname answered, "
+            "with url's scheme and port)"
+        ),
+    )
+    return host, url
 
 
 def _is_ipv6(host: str) -> bool:

@@ -13,6 +13,14 @@ between two effects) runs holding it, and no effect does. Channels use it so tha
 changes are atomic while no lock is held across a request or a sleep, except the one lock that
 must be: :class:`Exclusive` is how a channel serializes its appends (each consumes the
 continuation token the previous one returned).
+
+Proxies: a request to a loopback host (``localhost``, 127.0.0.0/8, ``::1``) never goes through
+a proxy, whatever ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` say, so credentials for a
+local server (the emulator, a tunnel) cannot leave the machine through one. Each driver holds
+two httpx clients sharing one TLS context: ``http``, built as httpx builds any client (it reads
+the proxy variables and ``NO_PROXY``), for every other host; and a direct one, for loopback
+hosts, whose transport is given explicitly (httpx then reads no proxy variable). A ``transport=``
+given by the caller keeps winning: one client, that transport, for every host.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ._clock import Clock
-from ._config import ClientConfig
+from ._config import ClientConfig, is_loopback
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -210,7 +218,12 @@ class Core:
         """Discover the ingest host (once) and exchange the JWT for a scoped token."""
         if self.ingest_url is None:
             resp = yield Call(hostname_op())
-            self.ingest_host, self.ingest_url = parse_hostname(resp.content, self.control_url)
+            # Raises ConfigError for a remote host over plain http, before anything goes there.
+            self.ingest_host, self.ingest_url = parse_hostname(
+                resp.content,
+                self.control_url,
+                allow_insecure_http=self.config.allow_insecure_http,
+            )
             _log.info("ingest host is %s", self.ingest_host)
         assert self.ingest_host is not None
         resp = yield Call(token_op(self.ingest_host))
@@ -386,7 +399,16 @@ class SyncDriver:
 
     def __init__(self, core: Core, transport: httpx.BaseTransport | None = None) -> None:
         self.core = core
-        self.http = httpx.Client(transport=transport, timeout=core.timeout)
+        if transport is not None:
+            # httpx reads no proxy variables when given a transport: it serves every host.
+            self.http = httpx.Client(transport=transport, timeout=core.timeout)
+            self._direct = self.http
+        else:
+            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            self.http = httpx.Client(verify=tls, timeout=core.timeout)
+            self._direct = httpx.Client(
+                transport=httpx.HTTPTransport(verify=tls), timeout=core.timeout
+            )
         self._lock = threading.Lock()
         self._exchange: threading.Event | None = None
 
@@ -424,7 +446,8 @@ class SyncDriver:
         token = self.core.jwt.get_token() if op.host == "control" else self._scoped_token()
         request = self.core.build_request(self.http, op, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
-        return self.http.send(request)
+        http = self._direct if is_loopback(request.url.host) else self.http
+        return http.send(request)
 
     def _scoped_token(self) -> str:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
@@ -451,7 +474,11 @@ class SyncDriver:
                 done.set()
 
     def close(self) -> None:
-        self.http.close()
+        try:
+            self.http.close()
+        finally:
+            if self._direct is not self.http:
+                self._direct.close()
 
 
 class AsyncDriver:
@@ -459,7 +486,16 @@ class AsyncDriver:
 
     def __init__(self, core: Core, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.core = core
-        self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
+        if transport is not None:
+            # httpx reads no proxy variables when given a transport: it serves every host.
+            self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
+            self._direct = self.http
+        else:
+            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            self.http = httpx.AsyncClient(verify=tls, timeout=core.timeout)
+            self._direct = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(verify=tls), timeout=core.timeout
+            )
         self._exchange: asyncio.Future[None] | None = None
 
     async def run(self, flow: Flow[T]) -> T:
@@ -491,7 +527,8 @@ class AsyncDriver:
         token = self.core.jwt.get_token() if op.host == "control" else await self._scoped_token()
         request = self.core.build_request(self.http, op, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
-        return await self.http.send(request)
+        http = self._direct if is_loopback(request.url.host) else self.http
+        return await http.send(request)
 
     async def _scoped_token(self) -> str:
         core = self.core
@@ -513,4 +550,8 @@ class AsyncDriver:
                 done.set_result(None)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        try:
+            await self.http.aclose()
+        finally:
+            if self._direct is not self.http:
+                await self._direct.aclose()

@@ -274,7 +274,9 @@ def check(show_token: bool, **opts: Any) -> None:
     fingerprint = key.fingerprint if key is not None else None
     try:
         resp = driver.run(_one(Call(hostname_op())))
-        host, url = parse_hostname(resp.content, core.control_url)
+        host, url = parse_hostname(
+            resp.content, core.control_url, allow_insecure_http=config.allow_insecure_http
+        )
         click.echo(f"ok: hostname discovery: ingest host {host} ({url})")
         resp = driver.run(_one(Call(token_op(host))))
         token, expires_at = parse_scoped_token(resp.content, SYSTEM_CLOCK.time())
