@@ -529,6 +529,19 @@ class ChannelCore:
             # Keep every batch: a later flush can try again; the caller sees why.
             self.recoveries_without_progress = 0
             self.needs_reopen = True
+            if isinstance(cause, ChannelInvalidatedError):
+                rows, span = self.uncommitted()
+                raise ChannelInvalidatedError(
+                    f"channel {self.name!r} had to be reopened {MAX_RECOVERIES_WITHOUT_PROGRESS + 1}"
+                    f" times in a row without an append getting through ({cause}); "
+                    f"{self.describe_uncommitted()}: they are kept, and the next flush, "
+                    "wait_for_commit or close tries again",
+                    channel=self.name,
+                    code=cause.code,
+                    last_committed=self.committed,
+                    uncommitted_rows=rows,
+                    uncommitted_range=span,
+                ) from cause
             raise cause
         _log.info("channel %s must be reopened: %s", self.name, why)
         self.needs_reopen = True
@@ -784,10 +797,12 @@ def _check_wait_args(token: object, timeout: object) -> None:
 
 
 def _check_timeout(timeout: object) -> None:
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
-    ):
-        raise TypeError(f"timeout must be a number of seconds >= 0, got {timeout!r:.80}")
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
 
 
 class Channel:

@@ -15,6 +15,7 @@ from snowpipe_stream import (
     ClientConfig,
     ConfigError,
     InvalidRowError,
+    OffsetTokenError,
     PrivateKey,
     PrivateKeyError,
     RowTooLargeError,
@@ -177,6 +178,96 @@ def test_bad_rows_and_the_rows_around_them(
         with pytest.raises(error, match=match):
             channel.append_rows([{"n": 2}, row], start_offset_token="2", end_offset_token="3")
         channel.append_row({"n": 2}, offset_token="2")
+        channel.wait_for_commit("2", timeout=30)
+    assert emulator.rows("DB", "S", "P", name) == [{"n": 1}, {"n": 2}]
+
+
+ARGUMENT_CASES: list[tuple[str, Callable[[Any, Any], Any], type[Exception], str]] = [
+    (
+        "int offset token",
+        lambda c, ch: ch.append_row({"n": 9}, 5),
+        TypeError,
+        "offset_token must be a str or None, got int 5",
+    ),
+    (
+        "empty offset token",
+        lambda c, ch: ch.append_row({"n": 9}, ""),
+        OffsetTokenError,
+        "offset_token is an empty string",
+    ),
+    (
+        "int start token",
+        lambda c, ch: ch.append_rows([{"n": 9}], 9, "9"),
+        TypeError,
+        "start_offset_token must be a str or None, got int",
+    ),
+    (
+        "int end token",
+        lambda c, ch: ch.append_rows([{"n": 9}], "9", 9),
+        TypeError,
+        "end_offset_token must be a str or None, got int",
+    ),
+    (
+        "one mapping as rows",
+        lambda c, ch: ch.append_rows({"n": 9}),
+        TypeError,
+        "rows must be an iterable of mappings.*append_row",
+    ),
+    ("a str as rows", lambda c, ch: ch.append_rows("n"), TypeError, "rows must be an iterable"),
+    (
+        "str NDJSON",
+        lambda c, ch: ch.append_ndjson('{"n":9}\n'),
+        TypeError,
+        r"data must be bytes of NDJSON, got str; encode it first",
+    ),
+    (
+        "int commit target",
+        lambda c, ch: ch.wait_for_commit(9),
+        TypeError,
+        "token must be an offset token",
+    ),
+    (
+        "str timeout",
+        lambda c, ch: ch.wait_for_commit("9", timeout="10"),
+        TypeError,
+        "timeout must be a number of seconds, got str",
+    ),
+    ("negative timeout", lambda c, ch: ch.close(timeout=-1), ValueError, ">= 0, got -1"),
+    (
+        "int open offset token",
+        lambda c, ch: c.open_channel("other", offset_token=7),
+        TypeError,
+        "offset_token must be a str or None, got int 7",
+    ),
+    (
+        "one name as names",
+        lambda c, ch: c.get_channel_statuses("ch"),
+        TypeError,
+        r"names must be a list of channel names.*pass \['ch'\]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [c[1:] for c in ARGUMENT_CASES],
+    ids=[c[0] for c in ARGUMENT_CASES],
+)
+def test_bad_arguments_are_refused_where_they_enter(
+    emulator: Emulator,
+    call: Callable[[Any, Any], Any],
+    error: type[Exception],
+    match: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    name = "arg-" + request.node.callspec.id.replace(" ", "-")
+    cfg = ClientConfig.from_sources(env={}, **BASE, url=emulator.url, max_client_lag=0)
+    with Client("bad-args", "DB", "S", "P", config=cfg) as client:
+        channel, _ = client.open_channel(name)
+        channel.append_row({"n": 1}, offset_token="1")
+        with pytest.raises(error, match=match):
+            call(client, channel)
+        channel.append_row({"n": 2}, offset_token="2")  # nothing of the bad call was kept
         channel.wait_for_commit("2", timeout=30)
     assert emulator.rows("DB", "S", "P", name) == [{"n": 1}, {"n": 2}]
 

@@ -80,6 +80,11 @@ class FaultPlan:
         self._random = random.Random(seed)
         self.fired = 0
 
+    def seed(self, seed: int | None) -> None:
+        """Restart the random rates' generator from ``seed``."""
+        with self._lock:
+            self._random.seed(seed)
+
     def add(self, rule: FaultRule | Mapping[str, Any] | None = None, **kwargs: Any) -> FaultRule:
         if rule is None:
             rule = FaultRule(**kwargs)
