@@ -21,6 +21,7 @@ from ._channel import AsyncChannel, Channel, ChannelCore
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
 from ._exceptions import ConfigError, SnowpipeError
+from ._names import check_channel_name
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
@@ -78,8 +79,7 @@ class _BaseClient:
         _log.info("channel %s dropped", name)
 
     def _new_channel_core(self, name: str) -> ChannelCore:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"channel name must be a non-empty string, got {name!r}")
+        check_channel_name(name)
         return ChannelCore(self._core, self.database, self.schema, self.pipe, name)
 
     def __repr__(self) -> str:
