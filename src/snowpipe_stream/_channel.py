@@ -532,8 +532,9 @@ class ChannelCore:
             if isinstance(cause, ChannelInvalidatedError):
                 rows, span = self.uncommitted()
                 raise ChannelInvalidatedError(
-                    f"channel {self.name!r} had to be reopened {MAX_RECOVERIES_WITHOUT_PROGRESS + 1}"
-                    f" times in a row without an append getting through ({cause}); "
+                    f"channel {self.name!r} had to be reopened "
+                    f"{MAX_RECOVERIES_WITHOUT_PROGRESS + 1} times in a row without an append "
+                    f"getting through ({cause}); "
                     f"{self.describe_uncommitted()}: they are kept, and the next flush, "
                     "wait_for_commit or close tries again",
                     channel=self.name,

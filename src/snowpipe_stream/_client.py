@@ -23,6 +23,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
 from ._constants import DEFAULT_EXIT_CLOSE_TIMEOUT_SECS
 from ._exceptions import ClosedError, ConfigError, SnowpipeError
+from ._names import channel_key, check_channel_name
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
@@ -81,8 +82,7 @@ class _BaseClient:
         _log.info("channel %s dropped", name)
 
     def _new_channel_core(self, name: str, send_lock: Any) -> ChannelCore:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"channel name must be a non-empty string, got {name!r}")
+        check_channel_name(name)
         return ChannelCore(self._core, self.database, self.schema, self.pipe, name, send_lock)
 
     def _check_open(self) -> None:
@@ -162,8 +162,8 @@ class Client(_BaseClient):
         status = self._run(core.open_flow(offset_token))
         channel = Channel(self, core)
         with self._channels_lock:
-            old = self._channels.get(name)
-            self._channels[name] = channel
+            old = self._channels.get(channel_key(name))
+            self._channels[channel_key(name)] = channel
         if old is not None:
             with old._state:
                 old._core.supersede(status.last_committed_offset_token)
@@ -185,7 +185,7 @@ class Client(_BaseClient):
         """
         self._check_open()
         with self._channels_lock:
-            channel = self._channels.pop(name, None)
+            channel = self._channels.pop(channel_key(name), None) if isinstance(name, str) else None
         if channel is not None:
             with channel._state:
                 _retire_dropped(channel._core)
@@ -195,8 +195,8 @@ class Client(_BaseClient):
 
     def _forget(self, channel: Channel) -> None:
         with self._channels_lock:
-            if self._channels.get(channel.name) is channel:
-                del self._channels[channel.name]
+            if self._channels.get(channel_key(channel.name)) is channel:
+                del self._channels[channel_key(channel.name)]
             if channel in self._retired:
                 self._retired.remove(channel)
 
@@ -328,8 +328,8 @@ class AsyncClient(_BaseClient):
         core = self._new_channel_core(name, asyncio.Lock())
         status = await self._run(core.open_flow(offset_token))
         channel = AsyncChannel(self, core)
-        old = self._channels.get(name)
-        self._channels[name] = channel
+        old = self._channels.get(channel_key(name))
+        self._channels[channel_key(name)] = channel
         if old is not None:
             old._core.supersede(status.last_committed_offset_token)
             if old._core.failed is not None:
@@ -343,7 +343,7 @@ class AsyncClient(_BaseClient):
 
     async def drop_channel(self, name: str) -> None:
         self._check_open()
-        channel = self._channels.pop(name, None)
+        channel = self._channels.pop(channel_key(name), None) if isinstance(name, str) else None
         if channel is not None:
             _retire_dropped(channel._core)
             if channel._core.failed is not None:
@@ -351,8 +351,8 @@ class AsyncClient(_BaseClient):
         await self._run(self._drop_flow(name))
 
     def _forget(self, channel: AsyncChannel) -> None:
-        if self._channels.get(channel.name) is channel:
-            del self._channels[channel.name]
+        if self._channels.get(channel_key(channel.name)) is channel:
+            del self._channels[channel_key(channel.name)]
         if channel in self._retired:
             self._retired.remove(channel)
 

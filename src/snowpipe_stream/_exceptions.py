@@ -4,7 +4,8 @@
 
     SnowpipeError
     ├── ConfigError (ValueError)              a setting is missing or out of range
-    │   └── PrivateKeyError                   the private key cannot be loaded or is not RSA
+    │   ├── PrivateKeyError                   the private key cannot be loaded or is not RSA
+    │   └── InvalidChannelNameError           a channel name breaks Snowflake's naming rules
     ├── InvalidRowError (ValueError)          a row cannot be sent (NaN, Infinity, ...)
     │   ├── RowTypeError (TypeError)          not a mapping, a non-str key, an unserializable value
     │   └── RowTooLargeError                  one row over the request limit (or HTTP 413)
@@ -45,6 +46,7 @@ __all__ = [
     "CommitTimeoutError",
     "ConfigError",
     "ConflictError",
+    "InvalidChannelNameError",
     "InvalidRowError",
     "NotFoundError",
     "OffsetTokenError",
@@ -76,6 +78,17 @@ class ConfigError(SnowpipeError, ValueError):
 
 class PrivateKeyError(ConfigError):
     """The private key cannot be loaded (wrong passphrase, not RSA, unreadable, ...)."""
+
+
+class InvalidChannelNameError(ConfigError):
+    """A channel name breaks the naming rules; nothing was sent.
+
+    The message names the rule and the fix; ``name`` is the rejected name.
+    """
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class InvalidRowError(SnowpipeError, ValueError):

@@ -26,6 +26,7 @@ from ._config import require_safe_url
 from ._constants import DEFAULT_SCOPED_TOKEN_TTL_SECS, SCOPED_TOKEN_GRANT_TYPE
 from ._exceptions import NotFoundError, UnexpectedResponseError
 from ._jwt import claim_seconds, read_claims_unverified
+from ._names import channel_key, check_channel_name
 from ._version import __version__
 
 __all__ = [
@@ -148,6 +149,7 @@ def open_op(
 
 
 def drop_op(db: str, schema: str, pipe: str, channel: str, request_id: str) -> Op:
+    check_channel_name(channel)
     return Op(
         "drop",
         "ingest",
@@ -161,6 +163,8 @@ def drop_op(db: str, schema: str, pipe: str, channel: str, request_id: str) -> O
 
 
 def status_op(db: str, schema: str, pipe: str, channels: list[str], request_id: str) -> Op:
+    for channel in channels:
+        check_channel_name(channel, "channel_names")
     return Op(
         "status",
         "ingest",
@@ -471,8 +475,22 @@ def parse_append(body: bytes, channel: str) -> str:
     return token
 
 
+def _by_channel_key(statuses: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer's entries by the :func:`channel_key` of their key, else of their name."""
+    out: dict[str, Any] = {}
+    for entry in statuses.values():
+        if isinstance(entry, dict) and isinstance(entry.get("channel_name"), str):
+            out[channel_key(entry["channel_name"])] = entry
+    out.update((channel_key(str(key)), entry) for key, entry in statuses.items())
+    return out
+
+
 def parse_bulk_status(body: bytes, names: list[str]) -> dict[str, ChannelStatus]:
-    """Statuses by channel name; a name absent from the answer raises :class:`NotFoundError`."""
+    """Statuses by the caller's names; a name absent from the answer raises NotFoundError.
+
+    An entry is found by the name as asked, else by its :func:`channel_key`: Snowflake resolves
+    channel names case-insensitively, so it may answer in its own spelling of the name.
+    """
     doc = _json_object(body, "get channel status")
     statuses = doc.get("channel_statuses")
     if not isinstance(statuses, dict):
@@ -480,8 +498,14 @@ def parse_bulk_status(body: bytes, names: list[str]) -> dict[str, ChannelStatus]
             "get channel status: the answer has no channel_statuses object", status_code=200
         )
     out: dict[str, ChannelStatus] = {}
+    by_key: dict[str, Any] | None = None
     for name in names:
         entry = statuses.get(name)
+        if entry is None:
+            # Channel names are case-insensitive: the answer may spell the name differently.
+            if by_key is None:
+                by_key = _by_channel_key(statuses)
+            entry = by_key.get(channel_key(name))
         if not isinstance(entry, dict):
             raise NotFoundError(
                 f"channel {name!r} does not exist on this pipe (absent from the status answer)",

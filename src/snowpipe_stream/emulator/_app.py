@@ -292,6 +292,15 @@ async def _body_object(request: Request) -> dict[str, Any]:
     return doc
 
 
+def _channel_segment(segment: str) -> str:
+    """A channel name from its path segment, as sent: never resolved as a dot segment.
+
+    Bytes that are not UTF-8 become lone surrogates, which the name rules refuse (400), instead
+    of U+FFFD, which would silently name another channel.
+    """
+    return unquote(segment, errors="surrogateescape")
+
+
 def _route(method: str, path: str) -> tuple[str, list[str]]:
     """``(endpoint, decoded path parameters)`` for a request."""
     if path == "/v2/streaming/hostname" and method == "GET":
@@ -323,9 +332,9 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
     pipe = unquote(pipe_seg)
     if len(tail) == 2 and tail[0] == "channels" and not data:
         if method == "PUT":
-            return "open", [db, schema, pipe, unquote(tail[1])]
+            return "open", [db, schema, pipe, _channel_segment(tail[1])]
         if method == "DELETE":
-            return "drop", [db, schema, pipe, unquote(tail[1])]
+            return "drop", [db, schema, pipe, _channel_segment(tail[1])]
     if (
         data
         and len(tail) == 3
@@ -333,7 +342,7 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
         and tail[2] == "rows"
         and (method == "POST")
     ):
-        return "append", [db, schema, pipe, unquote(tail[1])]
+        return "append", [db, schema, pipe, _channel_segment(tail[1])]
     return "unknown", []
 
 

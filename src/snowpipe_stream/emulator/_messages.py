@@ -63,6 +63,11 @@ BAD_ENCODING: ErrorSpec = (
     "The body cannot be decoded with its Content-Encoding",
 )
 BAD_REQUEST_BODY: ErrorSpec = (400, "ERR_INVALID_REQUEST_BODY", "The request body is invalid")
+INVALID_CHANNEL_NAME: ErrorSpec = (
+    400,
+    "ERR_INVALID_CHANNEL_NAME",
+    "The channel name is invalid",
+)
 THROTTLED: ErrorSpec = (
     429,
     "ERR_THROTTLED",

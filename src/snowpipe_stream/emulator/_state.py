@@ -23,6 +23,7 @@ import zstandard
 
 from .._clock import Clock
 from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from .._names import channel_key, channel_name_problem
 from .._ndjson import object_lines
 from . import _messages as M
 
@@ -79,7 +80,16 @@ class ChannelState:
 
 
 def _norm(name: str) -> str:
+    """The key of a database, schema or pipe name (case-insensitive, as in Snowflake)."""
     return name.upper()
+
+
+def _channel_key(name: str) -> str:
+    """The key of a valid channel name; a 400 for a name that breaks the naming rules."""
+    problem = channel_name_problem(name)
+    if problem is not None:
+        raise EmulatorError(M.INVALID_CHANNEL_NAME, problem[:1].upper() + problem[1:])
+    return channel_key(name)
 
 
 def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -173,7 +183,7 @@ class EmulatorState:
         return key
 
     def _channel(self, pipe: PipeKey, channel: str) -> ChannelState:
-        ch = self.channels.get((pipe, _norm(channel)))
+        ch = self.channels.get((pipe, _channel_key(channel)))
         if ch is None:
             raise EmulatorError(M.CHANNEL_NOT_FOUND)
         return ch
@@ -238,9 +248,10 @@ class EmulatorState:
     ) -> dict[str, Any]:
         with self.lock:
             key = self._pipe(db, schema, pipe)
-            ch = self.channels.get((key, _norm(channel)))
+            ch_key = _channel_key(channel)
+            ch = self.channels.get((key, ch_key))
             if ch is None:
-                ch = ChannelState(key, _norm(channel), channel, int(self.clock.time() * 1000))
+                ch = ChannelState(key, ch_key, channel, int(self.clock.time() * 1000))
                 self.channels[(key, ch.key)] = ch
             else:
                 self._settle(ch)
@@ -321,8 +332,9 @@ class EmulatorState:
             key = self._pipe(db, schema, pipe)
             out: dict[str, Any] = {}
             for name in names:
-                ch = self.channels.get((key, _norm(name)))
-                if ch is not None and ch.name == name:  # case-sensitive here
+                # Found whatever the case, answered under the name as asked.
+                ch = self.channels.get((key, _channel_key(name)))
+                if ch is not None:
                     out[name] = self.status(ch)
             return {"channel_statuses": out}
 
@@ -345,11 +357,11 @@ class EmulatorState:
         self.settle_all()
         key = (_norm(db), _norm(schema), _norm(pipe))
         out: list[Any] = []
-        for data in self.store.batches(key, None if channel is None else _norm(channel)):
+        for data in self.store.batches(key, None if channel is None else channel_key(channel)):
             out.extend(_decode(b"[" + b",".join(data.splitlines()) + b"]"))
         return out
 
     def rows_ndjson(self, db: str, schema: str, pipe: str, channel: str | None = None) -> bytes:
         self.settle_all()
         key = (_norm(db), _norm(schema), _norm(pipe))
-        return b"".join(self.store.batches(key, None if channel is None else _norm(channel)))
+        return b"".join(self.store.batches(key, None if channel is None else channel_key(channel)))
