@@ -304,7 +304,9 @@ def emu_token(emu: Emulator, channel: str = "c1") -> str | None:
     env = env_for(emu)
     config = ClientConfig.from_sources(env=env)
     with Client("t", "DB", "S", "P", config=config) as client:
-        token: str | None = client.get_channel_statuses([channel])[channel].last_committed_offset_token
+        token: str | None = client.get_channel_statuses([channel])[
+            channel
+        ].last_committed_offset_token
     return token
 
 
@@ -448,3 +450,86 @@ def test_missing_extras_are_named() -> None:
         check=False,
     )
     assert out.returncode == 1 and "pip install 'snowpipe-stream[cli]'" in out.stderr
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str, str]:
+    """Run the command with stdin and stderr on a pty; answer its question; (code, out, tty)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [EXE, *args], env=env, stdin=slave, stdout=subprocess.PIPE, stderr=slave, text=True
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(master, answer)
+            answered = True
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, out, seen.decode(errors="replace")
+
+
+def test_drop_channel_says_what_it_discards_and_asks_on_a_terminal(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 20)
+    assert ingest(emu, str(data)).returncode == 0
+    token = emu_token(emu)
+    args = ["drop-channel", *PIPE_ARGS, "c1"]
+    code, out, tty = _on_a_terminal(args, env_for(emu), b"n\n")
+    assert code == 130 and out == ""
+    assert f"has committed offset token {token!r}" in tty
+    assert "sends its inputs again from their first record" in tty
+    assert "drop channel c1 of DB.S.P? [y/N]" in tty and "not dropped" in tty
+    assert emu_token(emu) == token
+    code, out, tty = _on_a_terminal(args, env_for(emu), b"y\n")
+    assert code == 0, tty
+    assert f"discarded its committed offset token {token!r}" in out
+    # What it said: the same ingest sends everything again.
+    assert "ingested 20 new rows" in ingest(emu, str(data)).stdout
+    assert committed(emu) == list(range(1, 21)) * 2
+
+
+def test_keygen_never_writes_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    # A link to a file (written through before), or to a name (created through it before).
+    for planted, target in (("rsa_key.p8", victim), ("rsa_key.pub", tmp_path / "absent")):
+        out_dir = tmp_path / f"keys-{planted}"
+        out_dir.mkdir()
+        (out_dir / planted).symlink_to(target)
+        for force in ((), ("--force",)):
+            out = cli("keygen", "--out", str(out_dir), *force, env=os.environ.copy())
+            assert out.returncode == 2, (planted, force, out.stderr)
+            assert f"{out_dir / planted} is a symbolic link" in out.stderr
+            assert victim.read_text() == "keep me"
+            assert not (tmp_path / "absent").exists()
+            assert sorted(os.listdir(out_dir)) == [planted]  # no half pair, no temp file
+            assert (out_dir / planted).is_symlink()
+
+
+def test_keygen_force_replaces_regular_files(tmp_path: Path) -> None:
+    out_dir = tmp_path / "keys"
+    assert cli("keygen", "--out", str(out_dir), env=os.environ.copy()).returncode == 0
+    first = PrivateKey.from_file(out_dir / "rsa_key.p8").fingerprint
+    out = cli("keygen", "--out", str(out_dir), "--force", env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    key = PrivateKey.from_file(out_dir / "rsa_key.p8")
+    assert key.fingerprint != first and f"fingerprint: {key.fingerprint}" in out.stdout
+    assert (out_dir / "rsa_key.p8").stat().st_mode & 0o777 == 0o600
+    assert key.public_key_body() in (out_dir / "rsa_key.pub").read_text().replace("\n", "")
+    assert sorted(os.listdir(out_dir)) == ["rsa_key.p8", "rsa_key.pub"]
