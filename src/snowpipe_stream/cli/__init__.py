@@ -1,8 +1,9 @@
 """The ``snowpipe-stream`` command: ingest files, check credentials, inspect channels, demo.
 
-Exit codes: 0 ok, 2 usage or configuration error, 65 bad input, 69 Snowflake unreachable or
-authentication failed, 75 temporary failure (throttled or timed out after retries), 130
-interrupted.
+Exit codes: 0 ok, 2 usage or configuration error (or a refusal that protects data: a channel
+holding another input's rows, a drop without confirmation, a key file that is a link), 65 bad
+input, 69 Snowflake unreachable or authentication failed, 75 temporary failure (throttled or
+timed out after retries), 130 interrupted (or a confirmation declined).
 """
 
 from __future__ import annotations

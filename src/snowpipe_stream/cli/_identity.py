@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "IDENTITY_BYTES",
+    "Chain",
     "Content",
     "InputId",
     "Refusal",
@@ -138,13 +139,36 @@ def shown_name(name: str) -> str:
     return _SHOWN.sub("_", name)[:_MAX_SHOWN] or "input"
 
 
+class Chain:
+    """The format and the inputs read so far: what a key hashes before its own input.
+
+    Keeps a running hash, so a run of many inputs costs one hash update per input.
+    """
+
+    def __init__(self, fmt: str, inputs: Sequence[InputId] = ()) -> None:
+        self._hash = hashlib.sha256(b"snowpipe-stream ingest 1\n" + fmt.encode() + b"\n")
+        for item in inputs:
+            self.add(item)
+
+    def add(self, item: InputId) -> None:
+        """Input ``item`` is read whole: later inputs come after it."""
+        self._hash.update(_line(item))
+
+    def key(self, this: InputId) -> str:
+        """The token prefix (without ``:``) of input ``this``, read after the inputs added."""
+        h = self._hash.copy()
+        h.update(_line(this))
+        suffix = f"+{this.count}" if this.count is not None else ""
+        return f"{shown_name(this.name)}@{h.hexdigest()[:16]}{suffix}"
+
+
+def _line(item: InputId) -> bytes:
+    return json.dumps([item.name, item.digest, item.count]).encode() + b"\n"
+
+
 def input_key(fmt: str, before: Sequence[InputId], this: InputId) -> str:
     """The token prefix (without ``:``) of input ``this`` read after ``before``."""
-    h = hashlib.sha256(b"snowpipe-stream ingest 1\n" + fmt.encode() + b"\n")
-    for item in (*before, this):
-        h.update(json.dumps([item.name, item.digest, item.count]).encode() + b"\n")
-    suffix = f"+{this.count}" if this.count is not None else ""
-    return f"{shown_name(this.name)}@{h.hexdigest()[:16]}{suffix}"
+    return Chain(fmt, before).key(this)
 
 
 @dataclass(frozen=True)
@@ -186,8 +210,9 @@ def resume_point(
             f"{channel!r} from their first record (no record is skipped)",
         )
     before: list[InputId] = []
+    chain = Chain(fmt)
     for i, label in enumerate(labels):
-        if input_key(fmt, before, identify(i, token.count)) == token.key:
+        if chain.key(identify(i, token.count)) == token.key:
             if restart:
                 raise Refusal(
                     f"--restart, but channel {channel!r} has committed record "
@@ -199,6 +224,7 @@ def resume_point(
                 )
             return Resume(i, token.record, tuple(before))
         before.append(identify(i, None))
+        chain.add(before[-1])
     if restart:
         return Resume(0, 0, ())
     same_name = [

@@ -42,7 +42,7 @@ from .._config import ClientConfig
 from .._exceptions import InvalidRowError
 from .._ndjson import line_problem
 from ._common import EXIT_DATAERR, EXIT_INTERRUPTED, EXIT_USAGE
-from ._identity import Content, InputId, Refusal, input_key, resume_point
+from ._identity import Chain, Content, InputId, Refusal, resume_point
 from ._readers import BadInput, Record, ShortInput, Source, describe, identify, read_records
 
 CHUNK_ROWS = 2000
@@ -200,30 +200,31 @@ def ingest(
     try:
         sources = describe(files, input_id)
     except BadInput as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.echo("hint: check the path; nothing was sent", err=True)
-        return EXIT_DATAERR
+        return _unreadable(exc)
     with _client(config, database, schema, pipe) as client:
         channel, status = client.open_channel(channel_name)
         committed = status.last_committed_offset_token
-        plan = resume_point(
-            fmt,
-            [s.label for s in sources],
-            lambda i, count: identify(sources[i], fmt, count),
-            channel_name,
-            committed,
-            restart,
-        )
+        try:
+            plan = resume_point(
+                fmt,
+                [s.label for s in sources],
+                lambda i, count: identify(sources[i], fmt, count),
+                channel_name,
+                committed,
+                restart,
+            )
+        except BadInput as exc:  # reading the first records of an input to identify it
+            return _unreadable(exc)
         _announce(sources, plan.start, plan.skip, channel_name, committed)
         with _Progress(progress) as bar:
             sender = _Sender(client, channel, bar, config)
-            before = list(plan.before)
+            chain = Chain(fmt, plan.before)
             source = sources[plan.start]
             try:
                 for i in range(plan.start, len(sources)):
                     source = sources[i]
                     skip = plan.skip if i == plan.start else 0
-                    before.append(_read_input(sender, source, fmt, skip, before))
+                    chain.add(_read_input(sender, source, fmt, skip, chain))
             except BadInput as exc:
                 # Keep what came before the bad record: send (once: `chunk` holds only records
                 # not yet handed over) and commit it, then stop.
@@ -264,9 +265,13 @@ def ingest(
     return 0
 
 
-def _read_input(
-    sender: _Sender, source: Source, fmt: str, skip: int, before: list[InputId]
-) -> InputId:
+def _unreadable(exc: BadInput) -> int:
+    click.echo(f"error: {exc}", err=True)
+    click.echo("hint: check that input; nothing was sent", err=True)
+    return EXIT_DATAERR
+
+
+def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Chain) -> InputId:
     """Hand every record of ``source`` after ``skip`` to the channel; its identity."""
     content = None if source.stream else Content()
 
@@ -283,7 +288,7 @@ def _read_input(
         if not chunk:
             # The key covers the records read so far, this one included: all of them are
             # committed whenever a token of this chunk is (see _identity).
-            sender.begin(input_key(fmt, before, identity()))
+            sender.begin(chain.key(identity()))
             size = 0
         chunk.append(record)
         size += record.size
