@@ -21,7 +21,13 @@ from .._jwt import normalize_user
 from .._keys import PrivateKey
 from ._common import EXIT_OK, EXIT_USAGE
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)  # O_EXCL refuses a link already; this says it twice
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 class _Refused(Exception):
@@ -34,17 +40,21 @@ def keygen(out_dir: Path, bits: int, passphrase: str | None, user: str, force: b
     try:
         for path in (private_path, public_path):
             _check(path, force)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _Refused(f"cannot create {out_dir}: {exc.strerror}") from None
         key = PrivateKey.generate(bits)
         _write(private_path, key.private_key_pem(passphrase), 0o600, force)
         written.append(private_path)
         _write(public_path, key.public_key_pem().encode(), None, force)
     except _Refused as exc:
-        for path in written:  # not half a pair
-            path.unlink(missing_ok=True)
+        if not force:  # not half a pair (with --force the old private key is gone already)
+            for path in written:
+                path.unlink(missing_ok=True)
         click.echo(f"error: {exc}", err=True)
         click.echo(
-            "hint: remove it, or choose another --out"
+            "hint: move what is in the way, or choose another --out"
             + ("" if force else " (--force replaces regular files)"),
             err=True,
         )

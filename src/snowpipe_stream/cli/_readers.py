@@ -177,7 +177,8 @@ def _open(source: Source, on_wait: OnWait | None) -> IO[bytes]:
             fd, close = os.open(source.path, os.O_RDONLY), True
         except OSError as exc:
             raise BadInput(source.label, 0, f"cannot open: {exc.strerror}") from None
-    if stat.S_ISREG(os.fstat(fd).st_mode) or on_wait is None:
+    # (select() does not take pipes on Windows: there a stream is read like a file.)
+    if stat.S_ISREG(os.fstat(fd).st_mode) or on_wait is None or os.name == "nt":
         return open(fd, "rb", closefd=close)
     return io.BufferedReader(_Watched(fd, close, on_wait), 1 << 16)
 
@@ -197,7 +198,9 @@ class _Watched(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         ready, _, _ = select.select([self._fd], [], [], 0)
         self._on_wait(not ready)
-        return os.readv(self._fd, [buffer])
+        data = os.read(self._fd, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         if not self.closed and self._close:
