@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from snowpipe_stream import PrivateKey
+from snowpipe_stream import ClientConfig, PrivateKey
 from snowpipe_stream.emulator import Emulator
 from tests.conftest import KEYS
 from tests.processes import serving
@@ -86,13 +86,14 @@ def test_ingest_ndjson_then_rerun_sends_nothing_new(emu: Emulator, tmp_path: Pat
     assert first.returncode == 0, first.stderr
     line = first.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"ingested 500 rows \(500 new\) into DB\.S\.P channel c1; committed "
-        r"offset 500; [\d.]+ MB in [\d.]+ s",
+        r"ingested 500 new rows into DB\.S\.P channel c1; committed "
+        r"offset a\.ndjson@[0-9a-f]{16}\+1:500; [\d.]+ MB in [\d.]+ s",
         line,
     ), line
     second = ingest(emu, str(data))
     assert second.returncode == 0, second.stderr
-    assert "ingested 500 rows (0 new)" in second.stdout
+    assert "ingested 0 new rows" in second.stdout
+    assert "resuming channel 'c1' after record 500 of " in second.stderr
     assert committed(emu) == list(range(1, 501))
 
 
@@ -101,7 +102,7 @@ def test_ingest_appends_new_records_of_a_growing_input(emu: Emulator, tmp_path: 
     assert ingest(emu, str(a)).returncode == 0
     b = write_ndjson(tmp_path / "b.ndjson", 50, start=101)
     out = ingest(emu, str(a), str(b))
-    assert "ingested 150 rows (50 new)" in out.stdout
+    assert "ingested 50 new rows" in out.stdout, out.stderr
     assert committed(emu) == list(range(1, 151))
 
 
@@ -125,7 +126,9 @@ def test_ingest_csv_json_and_stdin(emu: Emulator, tmp_path: Path) -> None:
         == 0
     )
     assert committed(emu, "json") == list(range(1, 8))
-    out = ingest(emu, "-", channel="stdin", stdin=b'{"n": 1}\n{"n": 2}\n')
+    out = ingest(
+        emu, "-", channel="stdin", stdin=b'{"n": 1}\n{"n": 2}\n', extra=("--input-id", "feed")
+    )
     assert out.returncode == 0 and committed(emu, "stdin") == [1, 2]
 
 
@@ -147,7 +150,7 @@ def test_bad_line_exits_65_with_file_and_line_and_keeps_what_came_before(
     data.write_text("\n".join(lines) + "\n")
     out = ingest(emu, str(data))
     assert out.returncode == 0, out.stderr
-    assert "(2 new)" in out.stdout
+    assert "ingested 2 new rows" in out.stdout
     assert committed(emu) == [1, 2, 3, 4, 5]
 
 
@@ -279,9 +282,32 @@ def test_status_and_drop_channel(emu: Emulator, tmp_path: Path) -> None:
     assert "c1" in out.stdout and "SUCCESS" in out.stdout and "20" in out.stdout
     missing = cli("status", *PIPE_ARGS, "nope", env=env_for(emu))
     assert missing.returncode == 69 and "'nope' does not exist" in missing.stderr
-    dropped = cli("drop-channel", *PIPE_ARGS, "c1", env=env_for(emu))
-    assert dropped.returncode == 0 and "dropped channel c1" in dropped.stdout
-    assert ingest(emu, str(tmp_path / "a.ndjson")).stdout.count("(20 new)") == 1
+    token = emu_token(emu)
+    # No terminal to ask on and no --yes: refused, with what it would discard.
+    refused = cli("drop-channel", *PIPE_ARGS, "c1", env=env_for(emu))
+    assert refused.returncode == 2, refused.stderr
+    assert f"committed offset token {token!r}" in refused.stderr
+    assert "hint: add --yes" in refused.stderr
+    assert emu_token(emu) == token  # not dropped
+    dropped = cli("drop-channel", *PIPE_ARGS, "c1", "--yes", env=env_for(emu))
+    assert dropped.returncode == 0, dropped.stderr
+    assert "dropped channel c1 of DB.S.P" in dropped.stdout
+    assert f"discarded its committed offset token {token!r}" in dropped.stdout
+    assert "sends its inputs from their first record" in dropped.stdout
+    assert "ingested 20 new rows" in ingest(emu, str(tmp_path / "a.ndjson")).stdout
+
+
+def emu_token(emu: Emulator, channel: str = "c1") -> str | None:
+    """The channel's committed offset token, read with the library (not the CLI under test)."""
+    from snowpipe_stream import Client
+
+    env = env_for(emu)
+    config = ClientConfig.from_sources(env=env)
+    with Client("t", "DB", "S", "P", config=config) as client:
+        token: str | None = client.get_channel_statuses([channel])[
+            channel
+        ].last_committed_offset_token
+    return token
 
 
 def test_verbose_logs_show_refreshes_but_no_secrets(emu: Emulator, tmp_path: Path) -> None:
@@ -397,7 +423,7 @@ def test_progress_bar_on_a_terminal(emu: Emulator, tmp_path: Path) -> None:
     os.close(master)
     assert proc.returncode == 0
     assert b"rows/s" in seen and b"retries" in seen and b"MB" in seen
-    assert "ingested 30,000 rows" in out
+    assert "ingested 30,000 new rows" in out
     # Without a terminal (every other test) there is no progress output at all.
     plain = ingest(emu, str(data), channel="no-tty")
     assert "rows/s" not in plain.stderr
@@ -424,3 +450,86 @@ def test_missing_extras_are_named() -> None:
         check=False,
     )
     assert out.returncode == 1 and "pip install 'snowpipe-stream[cli]'" in out.stderr
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str, str]:
+    """Run the command with stdin and stderr on a pty; answer its question; (code, out, tty)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [EXE, *args], env=env, stdin=slave, stdout=subprocess.PIPE, stderr=slave, text=True
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(master, answer)
+            answered = True
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, out, seen.decode(errors="replace")
+
+
+def test_drop_channel_says_what_it_discards_and_asks_on_a_terminal(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 20)
+    assert ingest(emu, str(data)).returncode == 0
+    token = emu_token(emu)
+    args = ["drop-channel", *PIPE_ARGS, "c1"]
+    code, out, tty = _on_a_terminal(args, env_for(emu), b"n\n")
+    assert code == 130 and out == ""
+    assert f"has committed offset token {token!r}" in tty
+    assert "sends its inputs again from their first record" in tty
+    assert "drop channel c1 of DB.S.P? [y/N]" in tty and "not dropped" in tty
+    assert emu_token(emu) == token
+    code, out, tty = _on_a_terminal(args, env_for(emu), b"y\n")
+    assert code == 0, tty
+    assert f"discarded its committed offset token {token!r}" in out
+    # What it said: the same ingest sends everything again.
+    assert "ingested 20 new rows" in ingest(emu, str(data)).stdout
+    assert committed(emu) == list(range(1, 21)) * 2
+
+
+def test_keygen_never_writes_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    # A link to a file (written through before), or to a name (created through it before).
+    for planted, target in (("rsa_key.p8", victim), ("rsa_key.pub", tmp_path / "absent")):
+        out_dir = tmp_path / f"keys-{planted}"
+        out_dir.mkdir()
+        (out_dir / planted).symlink_to(target)
+        for force in ((), ("--force",)):
+            out = cli("keygen", "--out", str(out_dir), *force, env=os.environ.copy())
+            assert out.returncode == 2, (planted, force, out.stderr)
+            assert f"{out_dir / planted} is a symbolic link" in out.stderr
+            assert victim.read_text() == "keep me"
+            assert not (tmp_path / "absent").exists()
+            assert sorted(os.listdir(out_dir)) == [planted]  # no half pair, no temp file
+            assert (out_dir / planted).is_symlink()
+
+
+def test_keygen_force_replaces_regular_files(tmp_path: Path) -> None:
+    out_dir = tmp_path / "keys"
+    assert cli("keygen", "--out", str(out_dir), env=os.environ.copy()).returncode == 0
+    first = PrivateKey.from_file(out_dir / "rsa_key.p8").fingerprint
+    out = cli("keygen", "--out", str(out_dir), "--force", env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    key = PrivateKey.from_file(out_dir / "rsa_key.p8")
+    assert key.fingerprint != first and f"fingerprint: {key.fingerprint}" in out.stdout
+    assert (out_dir / "rsa_key.p8").stat().st_mode & 0o777 == 0o600
+    assert key.public_key_body() in (out_dir / "rsa_key.pub").read_text().replace("\n", "")
+    assert sorted(os.listdir(out_dir)) == ["rsa_key.p8", "rsa_key.pub"]

@@ -1,14 +1,14 @@
 """The ``snowpipe-stream`` command: ingest files, check credentials, inspect channels, demo.
 
-Exit codes: 0 ok, 2 usage or configuration error, 65 bad input, 69 Snowflake unreachable or
-authentication failed, 75 temporary failure (throttled or timed out after retries), 130
-interrupted.
+Exit codes: 0 ok, 2 usage or configuration error (or a refusal that protects data: a channel
+holding another input's rows, a drop without confirmation, a key file that is a link), 65 bad
+input, 69 Snowflake unreachable or authentication failed, 75 temporary failure (throttled or
+timed out after retries), 130 interrupted (or a confirmation declined).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ except ImportError as exc:  # the library was installed without the [cli] extra
 
 from .._exceptions import SnowpipeError
 from .._jwt import clamp_lifetime, effective_margin, normalize_account, normalize_user
-from .._keys import PrivateKey
 from .._version import __version__
 from ._common import (
     EXIT_USAGE,
@@ -87,6 +86,18 @@ def _pipe_options(fn: Any) -> Any:
     help="Seconds to wait for the final commit.",
 )
 @click.option(
+    "--input-id",
+    metavar="NAME",
+    help="Name of stdin or a pipe (required for -): a rerun with the same NAME resumes after "
+    "the last committed record. With a single file: the name it had (to resume a renamed file).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="The channel's committed offset token is of another input: send these inputs from "
+    "their first record anyway (refused when it is of one of them).",
+)
+@click.option(
     "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
 )
 @connection_options
@@ -101,13 +112,16 @@ def ingest(
     compression: str | None,
     batch_bytes: int | None,
     commit_timeout: float,
+    input_id: str | None,
+    restart: bool,
     no_progress: bool,
     **opts: Any,
 ) -> None:
     """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
 
-    Each record's offset token is its number across the inputs, so running the same command
-    again after a crash or Ctrl-C sends only what was not committed.
+    A record's offset token names its input and its number in it, so running the same command
+    again after a crash or Ctrl-C sends only what was not committed, and a channel holding
+    another input's records stops the run (exit 2) instead of skipping anything.
     """
     from ._ingest import run_ingest
 
@@ -121,6 +135,8 @@ def ingest(
         pipe=pipe,
         channel_name=channel,
         fmt=fmt,
+        input_id=input_id,
+        restart=restart,
         commit_timeout=commit_timeout,
         progress=not no_progress and sys.stderr.isatty(),
     )
@@ -168,16 +184,23 @@ def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **o
 @main.command("drop-channel")
 @click.argument("channel")
 @_pipe_options
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+)
 @connection_options
 @handle_errors
-def drop_channel(channel: str, database: str, schema: str, pipe: str, **opts: Any) -> None:
-    """Drop CHANNEL: its committed offset token and history are reset (rows stay)."""
-    from .._client import Client
+def drop_channel(
+    channel: str, database: str, schema: str, pipe: str, yes: bool, **opts: Any
+) -> None:
+    """Drop CHANNEL: its committed offset token and history are reset (rows stay).
+
+    Prints the token it discards: an `ingest` into the channel afterwards sends its inputs
+    again from their first record. Asks first on a terminal.
+    """
+    from ._drop import drop_channel as run_drop
 
     setup_logging(opts["verbose"])
-    with Client("snowpipe-stream-cli", database, schema, pipe, config=build_config(opts)) as client:
-        client.drop_channel(channel)
-    click.echo(f"dropped channel {channel} of {database}.{schema}.{pipe}")
+    sys.exit(run_drop(build_config(opts), database, schema, pipe, channel, yes))
 
 
 @main.command()
@@ -197,11 +220,17 @@ def drop_channel(channel: str, database: str, schema: str, pipe: str, **opts: An
 @click.option(
     "--user", help="User name for the ALTER USER statement [default: SNOWFLAKE_USER or <user>]."
 )
-@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace existing key files (regular files only: never a link).",
+)
 def keygen(
     out_dir: Path, bits: int, passphrase_env: str | None, user: str | None, force: bool
 ) -> None:
-    """Generate a key pair for key-pair authentication."""
+    """Generate a key pair for key-pair authentication (never writes through a link)."""
+    from ._keygen import keygen as run_keygen
+
     passphrase = None
     if passphrase_env:
         passphrase = os.environ.get(passphrase_env)
@@ -210,27 +239,9 @@ def keygen(
                 f"error: --passphrase-env names {passphrase_env}, which is not set", err=True
             )
             sys.exit(EXIT_USAGE)
-    private_path, public_path = out_dir / "rsa_key.p8", out_dir / "rsa_key.pub"
-    if not force and (private_path.exists() or public_path.exists()):
-        click.echo(
-            f"error: {private_path} or {public_path} exists; use --force to replace", err=True
-        )
-        sys.exit(EXIT_USAGE)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key = PrivateKey.generate(bits)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_key_pem(passphrase))
-    os.chmod(private_path, stat.S_IRUSR | stat.S_IWUSR)
-    public_path.write_text(key.public_key_pem())
-    who = normalize_user(user or os.environ.get("SNOWFLAKE_USER") or "") or "<user>"
-    click.echo(
-        f"wrote {private_path} (mode 0600{', encrypted' if passphrase else ''}) and {public_path}"
+    sys.exit(
+        run_keygen(out_dir, bits, passphrase, user or os.environ.get("SNOWFLAKE_USER") or "", force)
     )
-    click.echo(f"fingerprint: {key.fingerprint}")
-    click.echo("register the public key in Snowflake with:")
-    click.echo(f"  ALTER USER {who} SET RSA_PUBLIC_KEY='{key.public_key_body()}';")
-    click.echo("then DESC USER shows RSA_PUBLIC_KEY_FP = the fingerprint above.")
 
 
 @main.command()

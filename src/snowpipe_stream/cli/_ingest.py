@@ -1,4 +1,30 @@
-"""``snowpipe-stream ingest``: stream files into a channel, exactly once across reruns."""
+"""``snowpipe-stream ingest``: stream inputs into a channel, exactly once across reruns.
+
+The contract (the README states it for users):
+
+- Record ``n`` of an input (1-based, counted in that input) gets the offset token ``KEY:n``,
+  where KEY identifies the input: its name and first records, the inputs before it in the run,
+  and the format (``_identity`` has the rule and the reasons). A run opens the channel, reads
+  its committed token and resumes after it when it belongs to one of the inputs; the same
+  command run again after a crash, a kill or Ctrl-C therefore sends each record exactly once.
+- A committed token of another input (a different file, the same name with other contents,
+  other inputs before it, another program) stops the run with exit 2 before anything is sent:
+  never a silent skip. ``--restart`` sends the inputs from their first record instead (refused
+  when the token belongs to one of them: that would send loaded records again).
+- A file that grows by appends keeps its key and resumes at its old end. A file given again
+  under another name is another input, unless ``--input-id OLD-NAME`` names it.
+- Stdin (or a pipe) cannot be checked: it must be named with ``--input-id NAME``, and a rerun
+  with the same NAME resumes after the committed record. Requiring the name, rather than
+  refusing to resume stdin at all, keeps a crashed ``producer | ingest -`` resumable when the
+  producer can replay its output; the name is the user's promise that it does.
+- Records are handed to the channel in chunks of ``CHUNK_ROWS`` records at most, and of at most
+  ``max_request_bytes`` of input (one ``append_ndjson`` call: the channel checks and batches
+  them at C speed, and never has to split a call). A chunk never spans two inputs (its tokens
+  share one key). From a stream, a partial chunk is handed over as soon as the next read would
+  wait for the writer, or when its oldest record has waited ``max_client_lag``: the channel
+  then sends it within ``max_client_lag``, as it does for any row. Regular files never wait, so
+  their reading path has no such check.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +35,15 @@ from typing import Any, cast
 
 import click
 
-from .._batching import parse_int_token
+from .._channel import Channel
 from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
-from .._exceptions import ConfigError, InvalidRowError
+from .._exceptions import InvalidRowError
 from .._ndjson import line_problem
-from ._common import EXIT_DATAERR, EXIT_INTERRUPTED
-from ._readers import BadInput, Record, read_records
+from ._common import EXIT_DATAERR, EXIT_INTERRUPTED, EXIT_USAGE
+from ._identity import Chain, Content, InputId, Refusal, resume_point
+from ._readers import BadInput, Record, ShortInput, Source, describe, identify, read_records
 
 CHUNK_ROWS = 2000
 
@@ -75,6 +102,87 @@ def _client(config: ClientConfig, database: str, schema: str, pipe: str) -> Iter
     client.close()
 
 
+class _Sender:
+    """Hands chunks of records of one input to the channel; counts what went in."""
+
+    def __init__(
+        self, client: Client, channel: Channel, bar: _Progress, config: ClientConfig
+    ) -> None:
+        self.client, self.channel, self.bar = client, channel, bar
+        self.max_lag = config.max_client_lag
+        #: A chunk's records fit one request: the channel never has to split an append (its
+        #: slow path), and a chunk's memory is bounded.
+        self.max_bytes = config.max_request_bytes
+        #: Records read, not yet handed over (one input's, all under ``key``).
+        self.chunk: list[Record] = []
+        self.key = ""
+        self.chunk_at = 0.0
+        self.new_rows = self.new_bytes = 0
+        #: The token of the last record handed over; None before the first.
+        self.last: str | None = None
+
+    def begin(self, key: str) -> None:
+        """A new chunk starts (the caller appends its first record next)."""
+        self.key = key
+        self.chunk_at = SYSTEM_CLOCK.monotonic()
+
+    def send_chunk(self) -> None:
+        """Hand the chunk over (the list is emptied in place: callers keep a reference)."""
+        if not self.chunk:
+            return
+        pending = self.chunk[:]
+        self.chunk.clear()
+        self._send(pending)
+        self.bar.update(self.new_rows, self.new_bytes, _retries(self.client))
+
+    def on_wait(self, would_block: bool) -> None:
+        """Before each read from a stream: do not hold records while the writer is slow."""
+        if not self.chunk:
+            return
+        late = 0 < self.max_lag <= SYSTEM_CLOCK.monotonic() - self.chunk_at
+        if would_block or late:
+            self.send_chunk()
+            if late:  # they have waited long enough here: no second wait in the channel
+                self.channel.flush()
+
+    def _append(self, records: list[Record]) -> None:
+        rows = [r.row for r in records]
+        first, final = f"{self.key}:{records[0].number}", f"{self.key}:{records[-1].number}"
+        if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
+            self.channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
+        else:
+            self.channel.append_rows(cast("list[dict[str, Any]]", rows), first, final)
+
+    def _send(self, records: list[Record]) -> None:
+        try:
+            self._append(records)
+        except InvalidRowError:
+            # Find the row at fault: the rows before it go in, it is reported.
+            for record in records:
+                try:
+                    self._append([record])
+                except InvalidRowError as exc:
+                    reason = str(exc)
+                    if isinstance(record.row, bytes):
+                        reason = line_problem(record.row) or reason
+                    raise BadInput(record.source, record.line, reason) from None
+                self._count([record])
+            return
+        self._count(records)
+
+    def _count(self, records: list[Record]) -> None:
+        self.new_rows += len(records)
+        self.new_bytes += sum(r.size for r in records)
+        self.last = f"{self.key}:{records[-1].number}"
+
+    def wait(self, timeout: float) -> str | None:
+        """Wait until every record handed over is committed; the committed token."""
+        final = self.last
+        if final is None:
+            return self.channel.latest_committed_offset_token
+        return self.channel.wait_for_commit(lambda token: token == final, timeout=timeout)
+
+
 def ingest(
     config: ClientConfig,
     files: list[str],
@@ -83,93 +191,131 @@ def ingest(
     pipe: str,
     channel_name: str,
     fmt: str,
+    input_id: str | None,
+    restart: bool,
     progress: bool,
     commit_timeout: float,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
+    try:
+        sources = describe(files, input_id)
+    except BadInput as exc:
+        return _unreadable(exc)
     with _client(config, database, schema, pipe) as client:
         channel, status = client.open_channel(channel_name)
         committed = status.last_committed_offset_token
-        skip = parse_int_token(committed) if committed is not None else 0
-        if skip is None or skip < 0:
-            raise ConfigError(
-                f"channel {channel_name!r} has committed offset token {committed!r}, which is "
-                "not a record number: it was written by another program. Use another channel, "
-                "or drop this one (snowpipe-stream drop-channel) to start over"
+        try:
+            plan = resume_point(
+                fmt,
+                [s.label for s in sources],
+                lambda i, count: identify(sources[i], fmt, count),
+                channel_name,
+                committed,
+                restart,
             )
-        new_rows = new_bytes = 0
-        last = skip
-        chunk: list[Record] = []
-
-        def append(records: list[Record]) -> None:
-            rows = [r.row for r in records]
-            first, final = str(records[0].number), str(records[-1].number)
-            if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
-                channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
-            else:
-                channel.append_rows(cast("list[dict[str, Any]]", rows), first, final)
-
-        def send(records: list[Record]) -> None:
-            nonlocal new_rows, new_bytes, last
-            if not records:
-                return
-            try:
-                append(records)
-            except InvalidRowError:
-                # Find the row at fault: the rows before it go in, it is reported.
-                for record in records:
-                    try:
-                        append([record])
-                    except InvalidRowError as exc:
-                        reason = str(exc)
-                        if isinstance(record.row, bytes):
-                            reason = line_problem(record.row) or reason
-                        raise BadInput(record.source, record.line, reason) from None
-                    new_rows += 1
-                    new_bytes += record.size
-                    last = record.number
-                return
-            new_rows += len(records)
-            new_bytes += sum(r.size for r in records)
-            last = records[-1].number
-
+        except BadInput as exc:  # reading the first records of an input to identify it
+            return _unreadable(exc)
+        _announce(sources, plan.start, plan.skip, channel_name, committed)
         with _Progress(progress) as bar:
+            sender = _Sender(client, channel, bar, config)
+            chain = Chain(fmt, plan.before)
+            source = sources[plan.start]
             try:
-                for record in read_records(files, fmt, skip):
-                    chunk.append(record)
-                    if len(chunk) >= CHUNK_ROWS:
-                        pending, chunk = chunk, []
-                        send(pending)
-                        bar.update(new_rows, new_bytes, _retries(client))
-                pending, chunk = chunk, []
-                send(pending)
+                for i in range(plan.start, len(sources)):
+                    source = sources[i]
+                    skip = plan.skip if i == plan.start else 0
+                    chain.add(_read_input(sender, source, fmt, skip, chain))
             except BadInput as exc:
                 # Keep what came before the bad record: send (once: `chunk` holds only records
-                # not yet given to send) and commit it, then stop.
+                # not yet handed over) and commit it, then stop.
                 bad = exc
                 try:
-                    send(chunk)
+                    sender.send_chunk()
                 except BadInput as earlier:  # a bad row before the bad line: report that one
                     bad = earlier
-                if last > skip:
-                    channel.wait_for_commit(str(last), timeout=commit_timeout)
+                sender.wait(commit_timeout)
                 click.echo(f"error: {bad}", err=True)
                 click.echo(
-                    f"hint: fix {bad.source} line {bad.line} and run the same command "
-                    f"again; records 1-{last} are committed and will be skipped",
+                    f"hint: fix {bad.source} line {bad.line} and run the same command again; "
+                    "the records before it are committed, and the rerun resumes after them",
                     err=True,
                 )
                 return EXIT_DATAERR
-            bar.update(new_rows, new_bytes, _retries(client))
-            if last > skip:
-                committed = channel.wait_for_commit(str(last), timeout=commit_timeout)
+            except ShortInput as short:
+                click.echo(
+                    f"error: {short.source} has {short.records:,} records, but channel "
+                    f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
+                    f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
+                    err=True,
+                )
+                click.echo(
+                    "hint: to load it as new data, use a new --channel"
+                    + (" or a new --input-id with --restart" if source.stream else "")
+                    + ", or drop the channel first (snowpipe-stream drop-channel)",
+                    err=True,
+                )
+                return EXIT_USAGE
+            committed = sender.wait(commit_timeout)
         elapsed = SYSTEM_CLOCK.monotonic() - started
         click.echo(
-            f"ingested {last:,} rows ({new_rows:,} new) into {database}.{schema}.{pipe} "
+            f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
             f"channel {channel_name}; committed offset {committed}; "
-            f"{new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
+            f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
         )
     return 0
+
+
+def _unreadable(exc: BadInput) -> int:
+    click.echo(f"error: {exc}", err=True)
+    click.echo("hint: check that input; nothing was sent", err=True)
+    return EXIT_DATAERR
+
+
+def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Chain) -> InputId:
+    """Hand every record of ``source`` after ``skip`` to the channel; its identity."""
+    content = None if source.stream else Content()
+
+    def identity() -> InputId:
+        return (
+            InputId(source.name, None, None) if content is None else content.identity(source.name)
+        )
+
+    records = read_records(source, fmt, skip, content, sender.on_wait if source.stream else None)
+    chunk, budget, size = sender.chunk, sender.max_bytes, 0
+    for record in records:
+        if chunk and (size + record.size > budget or len(chunk) >= CHUNK_ROWS):
+            sender.send_chunk()
+        if not chunk:
+            # The key covers the records read so far, this one included: all of them are
+            # committed whenever a token of this chunk is (see _identity).
+            sender.begin(chain.key(identity()))
+            size = 0
+        chunk.append(record)
+        size += record.size
+    sender.send_chunk()  # a chunk never spans two inputs
+    return identity()
+
+
+def _announce(
+    sources: list[Source], start: int, skip: int, channel: str, committed: str | None
+) -> None:
+    """Say on stderr what a rerun skips, or that --restart ignores the committed token."""
+    if committed is None:
+        return
+    if start == 0 and skip == 0:  # resume_point let it through: --restart
+        click.echo(
+            f"--restart: channel {channel!r} has committed offset token {committed!r} of "
+            "another input; sending these inputs from their first record",
+            err=True,
+        )
+        return
+    done = ", ".join(s.label for s in sources[:start])
+    click.echo(
+        f"resuming channel {channel!r} after record {skip:,} of {sources[start].label} "
+        f"(committed offset token {committed!r})"
+        + (f"; {done} before it are committed already" if done else ""),
+        err=True,
+    )
 
 
 def _retries(client: Client) -> int:
@@ -180,6 +326,10 @@ def _retries(client: Client) -> int:
 def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
     try:
         code = ingest(config, **kwargs)
+    except Refusal as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted; run the same command again to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
