@@ -17,6 +17,7 @@ from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    ChannelDroppedError,
     ChannelInvalidatedError,
     CommitTimeoutError,
     ConfigError,
@@ -140,6 +141,18 @@ def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
             "check the key: compare this key's fingerprint" + fp + " with RSA_PUBLIC_KEY_FP "
             "in DESC USER, and the account and user names; `snowpipe-stream check` shows "
             "both"
+        )
+    if isinstance(exc, ChannelDroppedError):
+        return (
+            "the channel was dropped while this command ran; running it again starts a new "
+            "channel from the first record (rows committed before the drop stay in the table): "
+            "to avoid duplicates, use --restart only for inputs that did not land"
+        )
+    if isinstance(exc, ChannelInvalidatedError) and exc.reason == "opened_elsewhere":
+        return (
+            "another writer opened this channel: run one ingest per channel (give each its "
+            "own --channel); once the other is done, the same command resumes after the "
+            "committed offset"
         )
     if isinstance(exc, APIConnectionError):
         return "check --url / SNOWFLAKE_URL and the network; `snowpipe-stream check` tests it"
