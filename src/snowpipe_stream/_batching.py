@@ -85,7 +85,8 @@ def token_reached(committed: str | None, target: str) -> bool:
     """Whether ``committed`` is at or past ``target``, judged from the tokens alone.
 
     Snowflake commits in batches, so the committed token can jump past the one waited for:
-    compare with >=, numerically when both are integers, else as strings. (A channel that sent
+    compare with >=, numerically when both are integers or the same prefix and a number
+    (``file:10`` is past ``file:9``), else as strings. (A channel that sent
     ``target`` itself knows better: it tracks its own batches; this is the fallback.)
     """
     if committed is None:
@@ -93,6 +94,9 @@ def token_reached(committed: str | None, target: str) -> bool:
     a, b = parse_int_token(committed), parse_int_token(target)
     if a is not None and b is not None:
         return a >= b
+    pa, pb = _split_number(committed), _split_number(target)
+    if pa is not None and pb is not None and pa[0] == pb[0]:
+        return pa[1] >= pb[1]  # "k:10" is past "k:9"
     return committed >= target
 
 

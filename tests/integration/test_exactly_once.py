@@ -398,3 +398,36 @@ def test_closed_emulator_commit_timeout_names_the_uncommitted_rows(
             channel.close(timeout=5)
         with pytest.raises(CommitTimeoutError):
             client.close(timeout=1)
+
+
+# --- the emulator restarts: the holder's tokens stay its own, uncommitted rows are gone ------
+
+
+@modes
+def test_an_emulator_restart_is_recovered_exactly_once(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, tmp_path: Any
+) -> None:
+    state = tmp_path / "emu.sqlite"
+    users = [("myorg-acct", "svc_user", rsa_key)]
+    first = Emulator(users=users, clock=clock, state=state).start()
+    port = int(first.url.rsplit(":", 1)[1])
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows(rows("a", 1, 50), "1", "50")
+        assert await channel.wait_for_commit("50", timeout=30) == "50"
+        await channel.append_rows(rows("a", 51, 80), "51", "80")
+        await channel.flush()  # accepted, not committed: lost with the server's memory
+        first.stop()
+        with Emulator(users=users, clock=clock, state=state, port=port) as second:
+            await channel.append_rows(rows("a", 81, 100), "81", "100")
+            assert await channel.wait_for_commit("100", timeout=30) == "100"
+            await channel.close()
+            assert landed(second, "ch") == rows("a", 1, 100)
+            reopens = client.stats.reopens
+        assert reopens == 1  # the unknown row sequencer made the channel reopen once
+
+    try:
+        run(mode, first, rsa_key, clock, scenario)
+    finally:
+        first.stop()

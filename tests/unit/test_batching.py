@@ -26,6 +26,8 @@ def test_token_reached() -> None:
     assert not token_reached("9", "10")
     assert not token_reached(None, "1")
     assert token_reached("b", "a") and not token_reached("a", "b")
+    assert token_reached("k:10", "k:9") and not token_reached("k:9", "k:10")
+    assert not token_reached("j:10", "k:9")  # other prefixes: as strings
 
 
 def test_parse_int_token() -> None:
