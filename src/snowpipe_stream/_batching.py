@@ -180,6 +180,12 @@ class BatchBuilder:
         """Whether a buffered row carries ``token``."""
         return token in self._tokens
 
+    @property
+    def tokens(self) -> set[str]:
+        """The caller's tokens of the buffered rows: one set for the builder's life (read it,
+        do not change it)."""
+        return self._tokens
+
     def _too_large(self, size: int, where: str) -> RowTooLargeError:
         return RowTooLargeError(
             f"{where} is {size} bytes as JSON, over the {self._max}-byte request limit "
@@ -212,7 +218,9 @@ class BatchBuilder:
             self._buf = buf[start:]
             self._rows = 1
             self._start = self._end = token
-            self._tokens = set() if token is None else {token}
+            self._tokens.clear()  # cleared, not replaced: the channel holds a reference
+            if token is not None:
+                self._tokens.add(token)
             self._first_at = now()
             return batch
         # The same bookkeeping as _append, inlined: this runs once per row.
@@ -287,5 +295,5 @@ class BatchBuilder:
         self._rows = 0
         self._start = self._end = None
         self._first_at = None
-        self._tokens = set()
+        self._tokens.clear()
         return batch

@@ -131,6 +131,7 @@ class ChannelCore:
         self.database, self.schema, self.pipe, self.name = database, schema, pipe, name
         self.send_lock = send_lock
         self.builder = BatchBuilder(cfg.max_request_bytes)
+        self._row_tokens = self.builder.tokens
         self._now = core.clock.monotonic
         self.ready: deque[Batch] = deque()
         self.inflight: deque[Batch] = deque()
@@ -161,8 +162,17 @@ class ChannelCore:
         """Buffer one row; True when a batch became ready to send."""
         if self.failed is not None or self.closed:
             self.check_open()
-        if offset_token is not None:
-            self._claim(_token(offset_token), "offset_token")
+        t = offset_token
+        if t is not None and (
+            # One condition, no calls: this runs for every row (see _claim for the rules).
+            type(t) is not str
+            or t in self.kept_ends
+            or t in self._row_tokens
+            or t == self.committed
+            or not t
+            or t.startswith(AUTO_OFFSET_TOKEN_PREFIX)
+        ):
+            self._claim(_token(t), "offset_token")  # raises, naming the rule
         if type(row) is not dict or not plain(row):
             row = prepare(row, self.binary_format)
         batch = self.builder.add_row(row, offset_token, self._now)
