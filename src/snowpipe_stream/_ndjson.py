@@ -5,6 +5,7 @@ bytes/bytearray (hex by default, Snowflake's BINARY_INPUT_FORMAT default; base64
 list/tuple/set/frozenset (arrays), nested mappings, datetime/date/time (ISO 8601), Decimal and
 UUID. :func:`prepare` checks a row and returns what the encoder can take as is; msgspec then
 encodes whole batches at once (``encode_lines``), far faster than a per-row loop.
+:func:`object_lines` checks NDJSON that is encoded already (``append_ndjson``).
 """
 
 from __future__ import annotations
@@ -248,32 +249,33 @@ def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
     """``(NDJSON of the object lines, their count, 1-based numbers of the other lines)``.
 
     The rule is in the comment above; the object lines come back as they are, each ending in
-    ``\n``. The usual body is checked whole at C speed, without a Python object per row; any
+    ``\\n``. The usual body is checked whole at C speed, without a Python object per row; any
     other body line by line.
 
-    Why the whole-body check is exact. Let E be the line ending the body uses (``\n``, or
-    ``\r\n`` throughout). It accepts only when (a) the body starts with ``{``, ends with ``}E``
-    and each of its other n-1 newlines sits in ``}E{`` (n = the number of lines), (b) msgspec
-    decodes it as a sequence of JSON objects separated by whitespace, exactly n of them, and
-    (c) it is UTF-8. Then every line is exactly one object:
+    Why the whole-body check is exact. Let E be the line ending the body uses (``\\n``, or
+    ``\\r\\n`` throughout) and n its number of lines. It accepts only when (a) the body starts
+    with ``{``, ends with ``}E``, and each of its other n-1 newlines sits in ``}E{``; (b) msgspec
+    decodes it as JSON objects separated by whitespace, exactly n of them; (c) it is UTF-8.
+    Then every line is exactly one object:
 
-    1. A JSON string cannot hold a raw newline (control characters must be escaped; msgspec
-       rejects them), so no string spans two lines. A line's first byte ``{`` and its ``}``
-       before E cannot be inside a string (its quotes would have to be on the same line, before
-       the one or after the other): both are structural.
-    2. At each line boundary a structural ``}`` is followed, after whitespace, by a structural
-       ``{``. Inside an array or object a value is followed by ``,`` or a closing bracket, never
-       by ``{``: so that ``}`` closes a top-level value and that ``{`` opens the next one. No
-       value spans a line boundary.
-    3. Each line therefore holds whole values only, and at least one (the one its ``{`` opens).
-       n values over n lines: exactly one per line. It starts at the line's first byte and ends
-       at its last ``}`` (a top-level ``}``, so it closes a value, and that value can only be
-       the line's one), so the line is that object and its line ending.
+    1. A JSON string cannot hold a raw CR or LF (control characters must be escaped; msgspec
+       rejects them), so no string spans two lines. A line's first byte ``{`` and its last
+       ``}`` (before E) cannot be inside a string: the string's quotes would both have to be
+       on that line, one before the first byte or after the last. Both are structural.
+    2. A structural ``}`` closes an object, a complete value. Inside an array or object a value
+       is followed by ``,`` or a closing bracket. At each line boundary the next token after
+       the ``}`` is ``{``, and after the last line's ``}`` comes the end of the body: so every
+       line's last ``}`` closes a top-level object, and every line's first ``{`` (the body's
+       first byte, or the one after a top-level value) opens one. No value spans a boundary.
+    3. Each line therefore holds whole objects only, at least one (the one its ``{`` opens).
+       n objects over n lines: exactly one per line. It starts at the line's first byte and
+       ends at its last ``}`` (which closes a top-level object, and the line has only one), so
+       the line is that object and its line ending.
 
-    A body whose lines are each exactly one object, with no blank line and one kind of line
-    ending, always passes. Anything else goes line by line with the same rule, so both paths
-    give the same answer for every body (tests/unit/test_ndjson.py checks that, and both paths,
-    against a plain per-line ``msgspec.json.decode``).
+    Conversely a body of lines that are each exactly one object, with no blank line and one
+    kind of line ending, passes. Any other body goes line by line with the same rule, so both
+    paths give the same answer for every body: tests/unit/test_ndjson.py checks both, and the
+    emulator's own check, against a plain per-line ``msgspec.json.decode``.
     """
     if not raw:
         return b"", 0, []
@@ -294,7 +296,7 @@ def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
             pass
     good: list[bytes] = []
     bad: list[int] = []
-    ascii = raw.isascii()
+    is_ascii = raw.isascii()
     for number, line in enumerate(raw[:-1].split(b"\n"), 1):
         if line[:1] != b"{" and not line.strip(_JSON_SPACE):
             continue  # blank
@@ -303,7 +305,7 @@ def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
         except msgspec.DecodeError:
             bad.append(number)
             continue
-        if ascii or _utf8(line):
+        if is_ascii or _utf8(line):
             good.append(line)
         else:
             bad.append(number)
