@@ -208,8 +208,8 @@ class ChannelCore:
         end = check_token(end, "end_offset_token")
         blob, count, bad = object_lines(bytes(data))
         if bad:
-            lines = [line for line in bytes(data).split(b"\n") if line.strip()]
-            raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(lines[bad[0] - 1])}")
+            line = bytes(data).split(b"\n")[bad[0] - 1]
+            raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(line)}")
         if not count:
             return False
         return self._add_blob(blob, count, start, end)

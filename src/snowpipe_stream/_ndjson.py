@@ -5,6 +5,7 @@ bytes/bytearray (hex by default, Snowflake's BINARY_INPUT_FORMAT default; base64
 list/tuple/set/frozenset (arrays), nested mappings, datetime/date/time (ISO 8601), Decimal and
 UUID. :func:`prepare` checks a row and returns what the encoder can take as is; msgspec then
 encodes whole batches at once (``encode_lines``), far faster than a per-row loop.
+:func:`object_lines` checks NDJSON that is encoded already (``append_ndjson``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ __all__ = [
 ]
 
 _encoder = msgspec.json.Encoder()
-_decode = msgspec.json.decode
-_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode_into = _encoder.encode_into
 _SCALARS = frozenset({str, int, bool, type(None)})
 _OTHER_OK = frozenset({dt.datetime, dt.date, dt.time, uuid.UUID})
@@ -217,42 +216,111 @@ def encode_lines(rows: list[Mapping[str, Any]], first_index: int = 0) -> bytes:
 
 
 # --- NDJSON that is already encoded ---------------------------------------------------------
+#
+# The rule, for both paths below: a body is lines, each ending at b"\n" (a b"\r" before it is
+# JSON whitespace: CRLF endings are fine). A line of JSON whitespace only (space, tab, CR) is
+# blank and skipped, but still numbered: line numbers are an editor's, 1-based. Every other line
+# must be exactly one JSON object (RFC 8259: UTF-8, nothing but whitespace around it). Numbers
+# are checked for syntax, not range: RFC 8259 leaves range to the reader, and Snowflake judges
+# values against their columns (as it does "abc" sent to a NUMBER column).
+
+
+class _AnyObject(msgspec.Struct):
+    """Decodes any JSON object (its members skipped, but checked) and nothing else."""
+
+
+_one_object = msgspec.json.Decoder(_AnyObject).decode
+_objects = msgspec.json.Decoder(_AnyObject).decode_lines
+_JSON_SPACE = b" \t\r"
+_KINDS = {b"[": "list", b'"': "str", b"t": "bool", b"f": "bool", b"n": "null"}
+
+
+def _utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
     """``(NDJSON of the object lines, their count, 1-based numbers of the other lines)``.
 
-    Blank lines are skipped (and not numbered). The usual body (every line an object, no blank
-    lines) is checked as one JSON array of raw values, without building a Python object per
-    row; otherwise line by line.
+    The rule is in the comment above; the object lines come back as they are, each ending in
+    ``\\n``. The usual body is checked whole at C speed, without a Python object per row; any
+    other body line by line.
+
+    Why the whole-body check is exact. Let E be the line ending the body uses (``\\n``, or
+    ``\\r\\n`` throughout) and n its number of lines. It accepts only when (a) the body starts
+    with ``{``, ends with ``}E``, and each of its other n-1 newlines sits in ``}E{``; (b) msgspec
+    decodes it as JSON objects separated by whitespace, exactly n of them; (c) it is UTF-8.
+    Then every line is exactly one object:
+
+    1. A JSON string cannot hold a raw CR or LF (control characters must be escaped; msgspec
+       rejects them), so no string spans two lines. A line's first byte ``{`` and its last
+       ``}`` (before E) cannot be inside a string: the string's quotes would both have to be
+       on that line, one before the first byte or after the last. Both are structural.
+    2. A structural ``}`` closes an object, a complete value. Inside an array or object a value
+       is followed by ``,`` or a closing bracket. At each line boundary the next token after
+       the ``}`` is ``{``, and after the last line's ``}`` comes the end of the body: so every
+       line's last ``}`` closes a top-level object, and every line's first ``{`` (the body's
+       first byte, or the one after a top-level value) opens one. No value spans a boundary.
+    3. Each line therefore holds whole objects only, at least one (the one its ``{`` opens).
+       n objects over n lines: exactly one per line. It starts at the line's first byte and
+       ends at its last ``}`` (which closes a top-level object, and the line has only one), so
+       the line is that object and its line ending.
+
+    Conversely a body of lines that are each exactly one object, with no blank line and one
+    kind of line ending, passes. Any other body goes line by line with the same rule, so both
+    paths give the same answer for every body: tests/unit/test_ndjson.py checks both, and the
+    emulator's own check, against a plain per-line ``msgspec.json.decode``.
     """
-    if raw and not raw.endswith(b"\n"):
+    if not raw:
+        return b"", 0, []
+    if not raw.endswith(b"\n"):
         raw += b"\n"
     n = raw.count(b"\n")
-    if raw.startswith(b"{") and raw.count(b"\n{") == n - 1 and b"\n\n" not in raw:
+    end = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
+    if (
+        raw.startswith(b"{")
+        and raw.endswith(b"}" + end)
+        and raw.count(b"}" + end + b"{") == n - 1
+        and _utf8(raw)
+    ):
         try:
-            docs = _raw_list(b"[" + raw.replace(b"\n", b",")[:-1] + b"]")
+            if len(_objects(raw)) == n:
+                return raw, n, []
         except msgspec.DecodeError:
-            docs = None
-        if docs is not None and len(docs) == n:
-            return raw, n, []
+            pass
     good: list[bytes] = []
     bad: list[int] = []
-    lines = [line for line in raw.split(b"\n") if line.strip()]
-    for number, line in enumerate(lines, 1):
-        if line_problem(line) is None:
-            good.append(line.rstrip(b"\r"))
+    is_ascii = raw.isascii()
+    for number, line in enumerate(raw[:-1].split(b"\n"), 1):
+        if line[:1] != b"{" and not line.strip(_JSON_SPACE):
+            continue  # blank
+        try:
+            _one_object(line)
+        except msgspec.DecodeError:
+            bad.append(number)
+            continue
+        if is_ascii or _utf8(line):
+            good.append(line)
         else:
             bad.append(number)
     return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
 
 
 def line_problem(line: bytes) -> str | None:
-    """Why one NDJSON line is not a row (invalid JSON, not an object), or None."""
+    """Why one NDJSON line is not a row (by the rule above), or None when it is one."""
     try:
-        doc = _decode(line)
+        _one_object(line)
+    except msgspec.ValidationError:
+        kind = _KINDS.get(line.lstrip(_JSON_SPACE)[:1], "number")
+        return f"expected a JSON object, got {kind}"
     except msgspec.DecodeError as exc:
         return f"invalid JSON: {exc}"
-    if type(doc) is not dict:
-        return f"expected a JSON object, got {type(doc).__name__}"
+    if not _utf8(line):
+        return "invalid JSON: not UTF-8 text; decode the source and encode it as UTF-8"
     return None

@@ -24,8 +24,8 @@ import zstandard
 from .._clock import Clock
 from .._constants import DEFAULT_MAX_REQUEST_BYTES
 from .._names import channel_key, channel_name_problem
-from .._ndjson import object_lines
 from . import _messages as M
+from ._rows import split_rows
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 
@@ -304,7 +304,7 @@ class EmulatorState:
                 raise EmulatorError(M.INVALID_ROW_SEQUENCER)
             if self.soft_limits:
                 self._throttle(ch, len(raw))
-            data, rows, bad = object_lines(raw)
+            data, rows, bad = split_rows(raw)
             now = self.clock.time()
             ch.rows_parsed += rows + len(bad)
             if bad:
