@@ -260,8 +260,12 @@ class ChannelCore:
         return bool(self.ready) or self.needs_reopen
 
     def lagging(self, now: float, max_lag: float) -> bool:
+        """Whether rows wait to be sent: buffered longer than ``max_lag``, or cut into batches
+        that no sender took (one was busy when they were cut)."""
         first = self.builder.first_row_at
-        return first is not None and now - first >= max_lag
+        return (first is not None and now - first >= max_lag) or (
+            bool(self.ready) and not self.needs_reopen
+        )
 
     def _enqueue(self, batches: list[Batch]) -> bool:
         for batch in batches:
@@ -424,8 +428,8 @@ class ChannelCore:
         delay = POLL_INITIAL_SECS
         while True:
             outcome = yield Exclusive(self._send_locked_flow(), self.send_lock, blocking)
-            if outcome is BUSY or outcome is None:
-                return
+            if outcome is BUSY or outcome is None or not blocking:
+                return  # (the background flusher never waits, for a lock or for commits)
             # Backpressure: wait until enough of what was sent is committed.
             if deadline is None:
                 deadline = clock.monotonic() + self.core.config.request_timeout_secs * 5
@@ -911,10 +915,15 @@ class Channel:
         after ``timeout`` seconds, or the :class:`ChannelInvalidatedError` that stopped it.
         """
         _check_timeout(timeout)
-        self._run(
-            self._core.close_flow(drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout)
-        )
-        self._client._forget(self)
+        try:
+            self._run(
+                self._core.close_flow(
+                    drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout
+                )
+            )
+        finally:
+            if self._core.closed:  # closed, or it raised what it could not commit: told once
+                self._client._forget(self)
 
     def __enter__(self) -> Channel:
         return self
@@ -1003,10 +1012,15 @@ class AsyncChannel:
 
     async def close(self, drop: bool = False, timeout: float | None = None) -> None:
         _check_timeout(timeout)
-        await self._client._run(
-            self._core.close_flow(drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout)
-        )
-        self._client._forget(self)
+        try:
+            await self._client._run(
+                self._core.close_flow(
+                    drop, DEFAULT_CLOSE_TIMEOUT_SECS if timeout is None else timeout
+                )
+            )
+        finally:
+            if self._core.closed:
+                self._client._forget(self)
 
     aclose = close
 

@@ -12,6 +12,7 @@ committed offset token. The errors that surfaced are counted and must stay rare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from typing import Any
@@ -53,6 +54,7 @@ def dataset(channel: int, n: int) -> list[dict[str, Any]]:
 def feed_sync(
     client: Client, name: str, rows: list[dict[str, Any]], surfaced: list[BaseException]
 ) -> None:
+    channel: Any = None
     while True:
         try:
             channel, status = client.open_channel(name)
@@ -66,11 +68,17 @@ def feed_sync(
             surfaced.append(exc)
             if len(surfaced) > 10:
                 raise
+            # Done with this channel object (its close says what it could not commit); the
+            # next open resumes after the committed offset token.
+            with contextlib.suppress(SnowpipeError):
+                if channel is not None:
+                    channel.close(timeout=600)
 
 
 async def feed_async(
     client: AsyncClient, name: str, rows: list[dict[str, Any]], surfaced: list[BaseException]
 ) -> None:
+    channel: Any = None
     while True:
         try:
             channel, status = await client.open_channel(name)
@@ -84,6 +92,9 @@ async def feed_async(
             surfaced.append(exc)
             if len(surfaced) > 10:
                 raise
+            with contextlib.suppress(SnowpipeError):
+                if channel is not None:
+                    await channel.close(timeout=600)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

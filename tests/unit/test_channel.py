@@ -284,7 +284,7 @@ def test_stale_continuation_token_means_another_writer_and_is_not_recovered_into
         with pytest.raises(ChannelInvalidatedError, match="2 rows appended on it"):
             await channel.close()
         with pytest.raises(ChannelInvalidatedError):
-            await client.close()  # the client does not pretend either
+            await channel.close()  # as long as they are not committed
 
     run(mode, fake, clock, rsa_key, scenario)
     assert fake.rows["ch"] == [{"n": 1}]  # nothing was replayed into the other writer's channel
@@ -552,3 +552,26 @@ def test_client_close_flushes_every_channel_even_if_one_fails(
 
     run(mode, fake, clock, rsa_key, scenario)
     assert fake.rows["good"] == [{"b": 1}]
+
+
+def test_batches_cut_while_a_sender_was_busy_are_sent_by_the_background_flusher(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        core = channel._target._core if mode == "sync" else channel._core
+        # As when a flush cut a batch while another thread held the send lock and had just
+        # finished: the batch is ready, nothing is buffered, and no caller comes back.
+        core.add_row({"a": 1}, "1")
+        core.cut()
+        assert core.lagging(clock.monotonic(), 100.0)
+        for _ in range(400):
+            if fake.calls("append"):
+                break
+            await asyncio.sleep(0.005)
+        assert len(fake.calls("append")) == 1
+
+    run(mode, fake, clock, rsa_key, scenario, max_client_lag=100.0)
+    assert fake.rows["ch"] == [{"a": 1}]
