@@ -81,15 +81,16 @@ def parse_int_token(token: str | None) -> int | None:
     return int(t)
 
 
-def token_reached(committed: str | None, target: str) -> bool:
+def token_reached(committed: str | None, target: str, *, guess: bool = True) -> bool:
     """Whether ``committed`` is at or past ``target``, judged from the tokens alone.
 
     Snowflake commits in batches, so the committed token can jump past the one waited for:
     compare with >=, numerically when both are integers or the same prefix and a number
-    (``file:10`` is past ``file:9``), else as strings. (A channel that sent
-    ``target`` itself knows better: it tracks its own batches; this is the fallback.)
+    (``file:10`` is past ``file:9``), else, with ``guess``, as strings. A token of the
+    library's own says nothing about the caller's. (A channel that sent ``target`` itself
+    knows better: it tracks its own batches; this is the fallback.)
     """
-    if committed is None:
+    if committed is None or committed.startswith(AUTO_OFFSET_TOKEN_PREFIX):
         return False
     a, b = parse_int_token(committed), parse_int_token(target)
     if a is not None and b is not None:
@@ -97,7 +98,7 @@ def token_reached(committed: str | None, target: str) -> bool:
     pa, pb = _split_number(committed), _split_number(target)
     if pa is not None and pb is not None and pa[0] == pb[0]:
         return pa[1] >= pb[1]  # "k:10" is past "k:9"
-    return committed >= target
+    return guess and committed >= target
 
 
 def _split_number(token: str) -> tuple[str, int] | None:

@@ -674,25 +674,32 @@ class ChannelCore:
         next_warning = start + WAIT_WARNING_EVERY_SECS
         delay = POLL_INITIAL_SECS
         self.check_open()
-        # Which of our batches must commit: the one a token of ours ends (or is buffered in).
+        # Which of our batches must commit: the one a token of ours ends (or is buffered in),
+        # exactly; for a token we cannot place, every batch kept now (it may be inside one).
         in_builder = isinstance(target, str) and self.builder.holds_token(target)
         self.cut()
+        last = self.ready[-1] if self.ready else self.inflight[-1] if self.inflight else None
         end: str | None = None
+        exact = False
         if target is None or in_builder:
-            last = self.ready[-1] if self.ready else self.inflight[-1] if self.inflight else None
             if last is None:
                 return self.committed
-            end = last.end_token
-        elif isinstance(target, str) and target in self.kept_ends:
-            end = target
+            end, exact = last.end_token, True
+        elif isinstance(target, str):
+            if target in self.kept_ends:
+                end, exact = target, True
+            elif target in self.released or target == self.committed:
+                return self.committed
+            elif last is not None:
+                end = last.end_token
         while True:
             yield from self.send_flow()
-            if self._reached(target, end):
+            if self._reached(target, end, exact):
                 return self.committed
             status = yield from self.poll_flow()
             if self.needs_reopen:
                 continue  # recover and replay first
-            if self._reached(target, end):
+            if self._reached(target, end, exact):
                 return self.committed
             now = clock.monotonic()
             if now >= deadline:
@@ -720,15 +727,20 @@ class ChannelCore:
             yield Sleep(min(delay, max(deadline - now, 0.0)))
             delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
 
-    def _reached(self, target: CommitTarget, end: str | None) -> bool:
+    def _reached(self, target: CommitTarget, end: str | None, exact: bool) -> bool:
+        """Whether the wait is over: the batch ``end`` committed, or ``target`` is judged
+        committed from the tokens (never by a guess while rows that may hold it are pending)."""
         if self.failed is not None:
             raise self.failed
-        if end is not None:
-            return end not in self.kept_ends
+        if end is not None and end not in self.kept_ends:
+            return True
+        if exact or target is None:
+            return False
         if callable(target):
             return bool(target(self.committed))
-        assert target is not None
-        return target in self.released or token_reached(self.committed, target)
+        if target in self.released:
+            return True
+        return token_reached(self.committed, target, guess=end is None)
 
     def close_flow(self, drop: bool, timeout: float) -> Flow[None]:
         """Flush and wait until every row appended is committed, then release (or drop) the

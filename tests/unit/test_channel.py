@@ -575,3 +575,27 @@ def test_batches_cut_while_a_sender_was_busy_are_sent_by_the_background_flusher(
 
     run(mode, fake, clock, rsa_key, scenario, max_client_lag=100.0)
     assert fake.rows["ch"] == [{"a": 1}]
+
+
+def test_wait_for_an_inner_token_never_guesses_while_its_rows_are_pending(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake(commit_on_append=False)
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"n": 0}, "z-0")
+        await channel.flush()
+        fake.commit_all()
+        assert await channel.wait_for_commit("z-0", timeout=5) == "z-0"
+        # "row-a" is inside a batch that ends on a row without a token: not committed yet,
+        # although "z-0" >= "row-a" as strings.
+        await channel.append_row({"n": 1}, "row-a")
+        await channel.append_row({"n": 2})
+        await channel.flush()
+        with pytest.raises(CommitTimeoutError):
+            await channel.wait_for_commit("row-a", timeout=5)
+        fake.commit_all()
+        assert await channel.wait_for_commit("row-a", timeout=5) == "snowpipe-stream:1"
+
+    run(mode, fake, clock, rsa_key, scenario)
