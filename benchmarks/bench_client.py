@@ -89,8 +89,9 @@ def per_row_overhead(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
     ]
     enc = msgspec.json.Encoder()
     blobs = [enc.encode_lines(rows[i : i + 1000]) for i in range(0, len(rows), 1000)]
+    tokens = [str(i) for i in range(1, len(rows) + 1)]
     for compression in ("none", "zstd"):
-        for method in ("append_row", "append_rows", "append_ndjson"):
+        for method in ("append_row", "append_row(token)", "append_rows", "append_ndjson"):
             best = float("inf")
             for _ in range(3):
                 with make_client(key, compression, transport=_instant_snowflake()) as client:
@@ -99,6 +100,9 @@ def per_row_overhead(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
                     if method == "append_row":
                         for row in rows:
                             channel.append_row(row)
+                    elif method == "append_row(token)":  # a token per row: checked, kept
+                        for row, token in zip(rows, tokens, strict=True):
+                            channel.append_row(row, token)
                     elif method == "append_rows":
                         for i in range(0, len(rows), 1000):
                             channel.append_rows(rows[i : i + 1000])
