@@ -86,3 +86,22 @@ def run_on_fake(
             return await scenario(c)
 
     return asyncio.run(main())
+
+
+def run_on_emulator(
+    mode: str,
+    emu: Any,
+    key: Any,
+    clock: Any,
+    scenario: Callable[[Any], Awaitable[Any]],
+    **cfg: Any,
+) -> Any:
+    """Run ``scenario(client)`` on a client of ``mode`` talking to the emulator ``emu``."""
+    from tests.integration.conftest import DB, PIPE, SCHEMA, make_config
+
+    async def main() -> Any:
+        config = make_config(emu, key, **cfg)
+        async with open_client(mode, "app", DB, SCHEMA, PIPE, config=config, clock=clock) as c:
+            return await scenario(c)
+
+    return asyncio.run(main())

@@ -217,6 +217,8 @@ class ChannelCore:
     def _add_blob(self, blob: bytes, count: int, start: str | None, end: str | None) -> bool:
         out: list[Batch] = []
         now = self.core.clock.monotonic()
+        if start is not None and start == self.committed:
+            self._claim(start, "start_offset_token")  # the last committed row, sent again
         if len(blob) <= self.builder.max_bytes:
             if end is not None:
                 self._claim(end, "end_offset_token")

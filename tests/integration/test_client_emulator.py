@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -12,21 +11,13 @@ import pytest
 from snowpipe_stream import AuthenticationError, PrivateKey
 from snowpipe_stream.emulator import Emulator
 from snowpipe_stream.testing import FakeClock
-from tests.clients import open_client
-from tests.integration.conftest import DB, PIPE, SCHEMA, make_config
+from tests.clients import run_on_emulator
+from tests.integration.conftest import DB, PIPE, SCHEMA
 
 pytestmark = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-def run(
-    mode: str, emu: Emulator, key: PrivateKey, clock: FakeClock, scenario: Any, **cfg: Any
-) -> Any:
-    async def main() -> Any:
-        config = make_config(emu, key, **cfg)
-        async with open_client(mode, "app", DB, SCHEMA, PIPE, config=config, clock=clock) as c:
-            return await scenario(c)
-
-    return asyncio.run(main())
+run = run_on_emulator
 
 
 def admin_rows(emu: Emulator, channel: str | None = None) -> list[dict[str, Any]]:

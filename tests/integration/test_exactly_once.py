@@ -26,21 +26,13 @@ from snowpipe_stream import (
 )
 from snowpipe_stream.emulator import Emulator
 from snowpipe_stream.testing import FakeClock
-from tests.clients import open_client
+from tests.clients import open_client, run_on_emulator
 from tests.integration.conftest import DB, PIPE, SCHEMA, make_config
 
 modes = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
-def run(
-    mode: str, emu: Emulator, key: PrivateKey, clock: FakeClock, scenario: Any, **cfg: Any
-) -> Any:
-    async def main() -> Any:
-        config = make_config(emu, key, **cfg)
-        async with open_client(mode, "app", DB, SCHEMA, PIPE, config=config, clock=clock) as c:
-            return await scenario(c)
-
-    return asyncio.run(main())
+run = run_on_emulator
 
 
 def landed(emu: Emulator, channel: str) -> list[Any]:
@@ -103,6 +95,8 @@ def test_a_token_in_use_is_refused_before_anything_is_sent(
         # The committed token may not be given again: that is how a resent row looks.
         with pytest.raises(OffsetTokenError, match="last committed offset token"):
             await channel.append_row(rows("a", 6, 6)[0], "batch-2")
+        with pytest.raises(OffsetTokenError, match=r"start_offset_token 'batch-2' is .* last"):
+            await channel.append_rows(rows("a", 6, 7), "batch-2", "batch-3")
         await channel.close()
 
     run(mode, emu, rsa_key, clock, scenario)
