@@ -41,6 +41,8 @@ class Batch:
     #: Whether an append of this batch has succeeded once (a replay after recovery is not
     #: counted again in the stats).
     sent: bool = False
+    #: The caller's tokens of its rows, so that a wait for any of them knows this batch.
+    tokens: set[str] = field(default_factory=set)
 
     @property
     def nbytes(self) -> int:
@@ -137,19 +139,22 @@ def row_tokens(start: str | None, end: str | None, n: int) -> list[str | None] |
 class BatchBuilder:
     """Accumulates NDJSON lines in one buffer; cuts :class:`Batch` es of at most ``max_bytes``.
 
-    It also knows the caller's offset tokens of the rows it holds (any of them may end a batch),
-    so the channel can refuse a token that is already in use before buffering anything.
+    Every cut takes all the rows buffered so far (``add_row`` and ``add`` cut *before* the rows
+    they are adding): two rows in the builder always end up in one batch, so only the token of
+    the last buffered row (:attr:`end_token`) can become a batch's end token.
     """
 
-    __slots__ = ("_buf", "_end", "_first_at", "_max", "_rows", "_start", "_tokens")
+    __slots__ = ("_buf", "_first_at", "_max", "_rows", "_start", "_tokens", "end_token")
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
         self._buf = bytearray()
         self._rows = 0
         self._start: str | None = None
-        self._end: str | None = None
+        #: The token of the last buffered row: the only one that can end a batch (read it only).
+        self.end_token: str | None = None
         self._first_at: float | None = None
+        #: The caller's tokens of the buffered rows (they go with the batch: for waits).
         self._tokens: set[str] = set()
 
     @property
@@ -169,23 +174,9 @@ class BatchBuilder:
         return self._start
 
     @property
-    def end_token(self) -> str | None:
-        return self._end
-
-    @property
     def first_row_at(self) -> float | None:
         """Monotonic time the oldest buffered row arrived, or None when empty."""
         return self._first_at
-
-    def holds_token(self, token: str) -> bool:
-        """Whether a buffered row carries ``token``."""
-        return token in self._tokens
-
-    @property
-    def tokens(self) -> set[str]:
-        """The caller's tokens of the buffered rows: one set for the builder's life (read it,
-        do not change it)."""
-        return self._tokens
 
     def _too_large(self, size: int, where: str) -> RowTooLargeError:
         return RowTooLargeError(
@@ -215,13 +206,17 @@ class BatchBuilder:
                 del buf[start:]
                 raise self._too_large(size, "row")
             # The buffered rows make a batch; this row starts the next one.
-            batch = Batch(bytes(memoryview(buf)[:start]), self._rows, self._start, self._end)
+            batch = Batch(
+                bytes(memoryview(buf)[:start]),
+                self._rows,
+                self._start,
+                self.end_token,
+                tokens=self._tokens,
+            )
             self._buf = buf[start:]
             self._rows = 1
-            self._start = self._end = token
-            self._tokens.clear()  # cleared, not replaced: the channel holds a reference
-            if token is not None:
-                self._tokens.add(token)
+            self._start = self.end_token = token
+            self._tokens = set() if token is None else {token}
             self._first_at = now()
             return batch
         # The same bookkeeping as _append, inlined: this runs once per row.
@@ -231,7 +226,7 @@ class BatchBuilder:
         elif self._start is None:
             self._start = token
         self._rows += 1
-        self._end = token
+        self.end_token = token
         if token is not None:
             self._tokens.add(token)
         return None
@@ -282,7 +277,7 @@ class BatchBuilder:
             self._start = start
         self._buf += blob
         self._rows += rows
-        self._end = end
+        self.end_token = end
         if end is not None:
             self._tokens.add(end)
 
@@ -291,10 +286,12 @@ class BatchBuilder:
         return self._cut() if self._rows else None
 
     def _cut(self) -> Batch:
-        batch = Batch(bytes(self._buf), self._rows, self._start, self._end)
+        batch = Batch(
+            bytes(self._buf), self._rows, self._start, self.end_token, tokens=self._tokens
+        )
         self._buf = bytearray()
         self._rows = 0
-        self._start = self._end = None
+        self._start = self.end_token = None
         self._first_at = None
-        self._tokens.clear()
+        self._tokens = set()
         return batch

@@ -17,7 +17,8 @@ committed rows end, and it is found *by position* in the channel's own sequence 
 (``committed``, the boundary last seen, then ``inflight``, then ``ready``). For that search to be
 unambiguous, a caller's token that could end a batch is refused (:class:`OffsetTokenError`,
 before anything of the call is buffered) when it equals the boundary or a token still in use:
-the end of an uncommitted batch, or the token of a buffered row.
+the end of an uncommitted batch, or the token of the last buffered row (a cut takes every
+buffered row, so no other buffered token can end a batch; see ``BatchBuilder``).
 
 Ours to recover, or not ours. The client reopens the channel and replays the uncommitted
 batches when the failure is of our own making or Snowflake's: an append whose outcome stayed
@@ -113,6 +114,10 @@ WAIT_WARNING_EVERY_SECS = 60.0
 #: to answer ``wait_for_commit`` for a token that committed a while ago).
 RELEASED_MEMORY = 4096
 
+#: The strings that start with the reserved prefix are exactly those in [LOW, HIGH).
+_RESERVED_LOW = AUTO_OFFSET_TOKEN_PREFIX
+_RESERVED_HIGH = AUTO_OFFSET_TOKEN_PREFIX[:-1] + chr(ord(AUTO_OFFSET_TOKEN_PREFIX[-1]) + 1)
+
 CommitTarget = str | Callable[[str | None], bool] | None
 
 #: What the send step answers when backpressure stops it (more than max_inflight_bytes would
@@ -131,7 +136,6 @@ class ChannelCore:
         self.database, self.schema, self.pipe, self.name = database, schema, pipe, name
         self.send_lock = send_lock
         self.builder = BatchBuilder(cfg.max_request_bytes)
-        self._row_tokens = self.builder.tokens
         self._now = core.clock.monotonic
         self.ready: deque[Batch] = deque()
         self.inflight: deque[Batch] = deque()
@@ -167,10 +171,10 @@ class ChannelCore:
             # One condition, no calls: this runs for every row (see _claim for the rules).
             type(t) is not str
             or t in self.kept_ends
-            or t in self._row_tokens
+            or t == self.builder.end_token
             or t == self.committed
             or not t
-            or t.startswith(AUTO_OFFSET_TOKEN_PREFIX)
+            or _RESERVED_LOW <= t < _RESERVED_HIGH  # startswith(prefix), for less
         ):
             self._claim(_token(t), "offset_token")  # raises, naming the rule
         if type(row) is not dict or not plain(row):
@@ -246,7 +250,7 @@ class ChannelCore:
                 "the rows after it need new tokens (are you sending the last committed row "
                 "again?)"
             )
-        if token in self.kept_ends or self.builder.holds_token(token):
+        if token in self.kept_ends or token == self.builder.end_token:
             raise OffsetTokenError(
                 f"{param} {token!r:.80} is already used by rows of channel {self.name!r} that are "
                 "not committed yet; each offset token must mark one place in the stream. To "
@@ -676,32 +680,31 @@ class ChannelCore:
         next_warning = start + WAIT_WARNING_EVERY_SECS
         delay = POLL_INITIAL_SECS
         self.check_open()
-        # Which of our batches must commit: the one a token of ours ends (or is buffered in),
-        # exactly; for a token we cannot place, every batch kept now (it may be inside one).
-        in_builder = isinstance(target, str) and self.builder.holds_token(target)
+        # Which of our batches must commit: the one whose rows hold the token (or, for None,
+        # the last). A token we cannot place is judged from the tokens, never by a guess while
+        # rows of ours are pending.
         self.cut()
         last = self.ready[-1] if self.ready else self.inflight[-1] if self.inflight else None
         end: str | None = None
-        exact = False
-        if target is None or in_builder:
+        pending = last is not None
+        if target is None:
             if last is None:
                 return self.committed
-            end, exact = last.end_token, True
+            end = last.end_token
         elif isinstance(target, str):
-            if target in self.kept_ends:
-                end, exact = target, True
+            holder = next((b for b in self._kept() if target in b.tokens), None)
+            if holder is not None:
+                end = holder.end_token
             elif target in self.released or target == self.committed:
                 return self.committed
-            elif last is not None:
-                end = last.end_token
         while True:
             yield from self.send_flow()
-            if self._reached(target, end, exact):
+            if self._reached(target, end, pending):
                 return self.committed
             status = yield from self.poll_flow()
             if self.needs_reopen:
                 continue  # recover and replay first
-            if self._reached(target, end, exact):
+            if self._reached(target, end, pending):
                 return self.committed
             now = clock.monotonic()
             if now >= deadline:
@@ -729,20 +732,17 @@ class ChannelCore:
             yield Sleep(min(delay, max(deadline - now, 0.0)))
             delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
 
-    def _reached(self, target: CommitTarget, end: str | None, exact: bool) -> bool:
+    def _reached(self, target: CommitTarget, end: str | None, pending: bool) -> bool:
         """Whether the wait is over: the batch ``end`` committed, or ``target`` is judged
-        committed from the tokens (never by a guess while rows that may hold it are pending)."""
+        committed from the tokens (never by a guess while rows of ours were pending)."""
         if self.failed is not None:
             raise self.failed
-        if end is not None and end not in self.kept_ends:
-            return True
-        if exact or target is None:
-            return False
+        if end is not None:
+            return end not in self.kept_ends
         if callable(target):
             return bool(target(self.committed))
-        if target in self.released:
-            return True
-        return token_reached(self.committed, target, guess=end is None)
+        assert target is not None
+        return target in self.released or token_reached(self.committed, target, guess=not pending)
 
     def close_flow(self, drop: bool, timeout: float) -> Flow[None]:
         """Flush and wait until every row appended is committed, then release (or drop) the

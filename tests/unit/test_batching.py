@@ -80,9 +80,9 @@ def test_a_batch_ends_with_the_token_of_its_last_row() -> None:
     builder.add_row({"a": 2}, None, lambda: 0.0)
     batch = builder.cut()
     assert batch is not None and (batch.start_token, batch.end_token) == ("1", None)
-    assert not builder.holds_token("1")
+    assert builder.end_token is None
     builder.add_row({"a": 3}, "x", lambda: 0.0)
-    assert builder.holds_token("x")
+    assert builder.end_token == "x"
 
 
 # At most 2 bytes per character in UTF-8 and JSON (no control characters): a row is at most
