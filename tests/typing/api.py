@@ -14,10 +14,14 @@ from snowpipe_stream import (
     AsyncClient,
     AuthenticationError,
     Channel,
+    ChannelDroppedError,
+    ChannelInvalidatedError,
     ChannelStatus,
     Client,
     ClientConfig,
+    ClosedError,
     JwtManager,
+    OffsetTokenError,
     PrivateKey,
     SnowpipeError,
 )
@@ -70,3 +74,23 @@ def auth_usage() -> str:
     except SnowpipeError:
         return key.fingerprint
     return token
+
+
+def exactly_once_usage(client: Client, channel: Channel) -> str:
+    try:
+        channel.append_row({"id": 1}, "1")
+        client.close(wait_for_flush=True, timeout=10.0)
+    except OffsetTokenError as exc:
+        value_error: ValueError = exc
+        return str(value_error)
+    except ChannelDroppedError as exc:
+        return exc.reason
+    except ChannelInvalidatedError as exc:
+        rows: int = exc.uncommitted_rows
+        span: tuple[str | None, str | None] = exc.uncommitted_range
+        last: str | None = exc.last_committed
+        return f"{exc.reason} {rows} {span} {last}"
+    except ClosedError as exc:
+        runtime_error: RuntimeError = exc
+        return str(runtime_error)
+    return ""
