@@ -134,11 +134,13 @@ def test_a_takeover_is_reported_to_the_writer_that_lost_it(
         with pytest.raises(ChannelInvalidatedError):
             await a.wait_for_commit("200", timeout=30)
         with pytest.raises(ChannelInvalidatedError, match="100 rows appended on it"):
-            await a.close()
+            await a.close(drop=True)  # and it does not drop B's channel either
         await client.close()  # A's close() said it already: the client does not again
 
     run(mode, emu, rsa_key, clock, scenario)
     assert landed(emu, "shared") == rows("a", 1, 100) + rows("b", 101, 200)
+    status = emu.state.bulk_status(DB, SCHEMA, PIPE, ["shared"])["channel_statuses"]["shared"]
+    assert status["last_committed_offset_token"] == "200"
 
 
 @modes
