@@ -72,6 +72,9 @@ class FakeSnowflake:
         self.commit_on_append = commit_on_append
         self.commit_on_status = commit_on_status
         self.status_code: dict[str, str] = defaultdict(lambda: "SUCCESS")
+        #: Rows "Snowflake" rejected, per channel, and the last error (message, offset bound).
+        self.rows_error_count: dict[str, int] = defaultdict(int)
+        self.last_error: dict[str, tuple[str, str]] = {}
 
     # --- test helpers ---------------------------------------------------------------------
 
@@ -224,5 +227,7 @@ class FakeSnowflake:
             "channel_status_code": self.status_code[ch],
             "last_committed_offset_token": self.committed.get(ch),
             "rows_inserted": len(self.rows[ch]),
-            "rows_error_count": 0,
+            "rows_error_count": self.rows_error_count[ch],
+            "last_error_message": self.last_error.get(ch, (None, None))[0],
+            "last_error_offset_upper_bound": self.last_error.get(ch, (None, None))[1],
         }

@@ -159,6 +159,8 @@ class ChannelCore:
         self.closed: str | None = None
         self.recoveries_without_progress = 0
         self.last_poll = core.clock.monotonic()
+        #: The channel's rows_error_count as last seen (its growth is logged and counted).
+        self.rows_error_count: int | None = None
 
     # --- buffering (pure; the shell holds the state lock) -----------------------------------
 
@@ -419,6 +421,7 @@ class ChannelCore:
             )
         self.continuation, self.session, self.status = token, None, status
         self.committed = status.last_committed_offset_token
+        self.rows_error_count = status.rows_error_count
         # Library tokens continue after a committed one of ours (never one that may be in use).
         auto = self.committed or ""
         if auto.startswith(AUTO_OFFSET_TOKEN_PREFIX):
@@ -659,6 +662,7 @@ class ChannelCore:
             self.needs_reopen = True
             return self.status or ChannelStatus(self.name, exc.code or "UNKNOWN")
         self.status = status
+        self._note_rejected_rows(status)
         if self.failed is not None:
             return status
         code = status.channel_status_code
@@ -671,6 +675,26 @@ class ChannelCore:
         if not self._release(status.last_committed_offset_token, stale_ok=True):
             self._check_ours(status, "in a status answer")
         return status
+
+    def _note_rejected_rows(self, status: ChannelStatus) -> None:
+        """Snowflake rejected rows (ON_ERROR = CONTINUE: they are not stored): say so once per
+        growth of the channel's rows_error_count, with what the status knows of the last one."""
+        seen, now = self.rows_error_count, status.rows_error_count
+        self.rows_error_count = now
+        if seen is None or now <= seen:
+            return
+        self.core.stats.add(rows_rejected=now - seen)
+        _log.warning(
+            "channel %s: Snowflake rejected %d more row%s (%d in all); the last error: %s "
+            "(offset token upper bound %s). Rejected rows are not stored: fix them and send "
+            "them again",
+            self.name,
+            now - seen,
+            "s" if now - seen != 1 else "",
+            now,
+            status.last_error_message or "(no message)",
+            status.last_error_offset_upper_bound,
+        )
 
     def wait_flow(self, target: CommitTarget, timeout: float) -> Flow[str | None]:
         """Flush, then poll until ``target`` is committed (None: every row appended so far)."""

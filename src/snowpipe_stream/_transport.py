@@ -132,6 +132,8 @@ class Stats:
     reopens: int = 0
     requests: int = 0
     rows_appended: int = 0
+    #: Rows Snowflake rejected (the growth of the channels' ``rows_error_count`` seen).
+    rows_rejected: int = 0
     bytes_sent: int = 0
     bytes_on_wire: int = 0
 

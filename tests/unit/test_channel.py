@@ -599,3 +599,30 @@ def test_wait_for_an_inner_token_never_guesses_while_its_rows_are_pending(
         assert await channel.wait_for_commit("row-a", timeout=5) == "snowpipe-stream:1"
 
     run(mode, fake, clock, rsa_key, scenario)
+
+
+def test_rows_snowflake_rejects_are_logged_and_counted(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSnowflake()
+    fake.rows_error_count["ch"] = 2  # rejected before this client: not its news
+
+    async def scenario(client: Any) -> Any:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_rows([{"n": i} for i in range(1, 4)], "1", "3")
+        await channel.wait_for_commit("3", timeout=5)
+        fake.rows_error_count["ch"] = 5  # Snowflake rejected 3 of them (ON_ERROR = CONTINUE)
+        fake.last_error["ch"] = ("Numeric value 'x' is not recognized (column N)", "3")
+        await channel.get_channel_status()
+        await channel.get_channel_status()  # no growth: no second warning
+        return client.stats
+
+    with caplog.at_level(logging.WARNING, "snowpipe_stream.channel"):
+        stats = run(mode, fake, clock, rsa_key, scenario)
+    warnings = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert warnings == [
+        "channel ch: Snowflake rejected 3 more rows (5 in all); the last error: Numeric value "
+        "'x' is not recognized (column N) (offset token upper bound 3). Rejected rows are not "
+        "stored: fix them and send them again"
+    ]
+    assert stats.rows_rejected == 3

@@ -148,7 +148,7 @@ def ingest(
 @connection_options
 @handle_errors
 def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **opts: Any) -> None:
-    """Show the status of CHANNELS (names are case-sensitive here)."""
+    """Show the status of CHANNELS: committed offset, rows, and the rows Snowflake rejected."""
     from rich.console import Console
     from rich.table import Table
 
@@ -166,9 +166,12 @@ def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **o
         "rows parsed",
         "row errors",
         "last error",
+        "error offset bound",
+        "last error at (UTC)",
     ):
         table.add_column(col)
     for name, st in statuses.items():
+        at = st.last_error_timestamp_ms
         table.add_row(
             name,
             st.channel_status_code,
@@ -177,8 +180,16 @@ def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **o
             f"{st.rows_parsed:,}",
             f"{st.rows_error_count:,}",
             st.last_error_message or "",
+            st.last_error_offset_upper_bound or "",
+            _utc(at) if at is not None else "",
         )
     Console().print(table)
+
+
+def _utc(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @main.command("drop-channel")
