@@ -157,33 +157,25 @@ def status(channels: tuple[str, ...], database: str, schema: str, pipe: str, **o
     setup_logging(opts["verbose"])
     with Client("snowpipe-stream-cli", database, schema, pipe, config=build_config(opts)) as client:
         statuses = client.get_channel_statuses(list(channels))
-    table = Table(title=f"{database}.{schema}.{pipe}")
-    for col in (
-        "channel",
-        "status",
-        "committed offset",
-        "rows inserted",
-        "rows parsed",
-        "row errors",
-        "last error",
-        "error offset bound",
-        "last error at (UTC)",
-    ):
-        table.add_column(col)
+    console = Console()
     for name, st in statuses.items():
+        # One field a line: a channel's status has more fields than fit across a terminal.
+        table = Table(title=f"{database}.{schema}.{pipe} channel {name}", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
         at = st.last_error_timestamp_ms
-        table.add_row(
-            name,
-            st.channel_status_code,
-            str(st.last_committed_offset_token),
-            f"{st.rows_inserted:,}",
-            f"{st.rows_parsed:,}",
-            f"{st.rows_error_count:,}",
-            st.last_error_message or "",
-            st.last_error_offset_upper_bound or "",
-            _utc(at) if at is not None else "",
-        )
-    Console().print(table)
+        for field, value in (
+            ("status", st.channel_status_code),
+            ("committed offset", str(st.last_committed_offset_token)),
+            ("rows inserted", f"{st.rows_inserted:,}"),
+            ("rows parsed", f"{st.rows_parsed:,}"),
+            ("row errors", f"{st.rows_error_count:,}"),
+            ("last error", st.last_error_message or ""),
+            ("error offset bound", st.last_error_offset_upper_bound or ""),
+            ("last error at (UTC)", _utc(at) if at is not None else ""),
+        ):
+            table.add_row(field, value)
+        console.print(table)
 
 
 def _utc(ms: int) -> str:
