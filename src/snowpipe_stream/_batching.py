@@ -43,6 +43,8 @@ class Batch:
     sent: bool = False
     #: The caller's tokens of its rows, so that a wait for any of them knows this batch.
     tokens: set[str] = field(default_factory=set)
+    #: When (monotonic) its oldest row was appended.
+    first_at: float | None = None
 
     @property
     def nbytes(self) -> int:
@@ -212,6 +214,7 @@ class BatchBuilder:
                 self._start,
                 self.end_token,
                 tokens=self._tokens,
+                first_at=self._first_at,
             )
             self._buf = buf[start:]
             self._rows = 1
@@ -287,7 +290,12 @@ class BatchBuilder:
 
     def _cut(self) -> Batch:
         batch = Batch(
-            bytes(self._buf), self._rows, self._start, self.end_token, tokens=self._tokens
+            bytes(self._buf),
+            self._rows,
+            self._start,
+            self.end_token,
+            tokens=self._tokens,
+            first_at=self._first_at,
         )
         self._buf = bytearray()
         self._rows = 0

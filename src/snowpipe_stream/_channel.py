@@ -486,6 +486,7 @@ class ChannelCore:
                 request_id=batch.request_id,
                 compressor=self.compressor,
                 session=self.session,
+                min_append_ms=self._wall_ms(batch.first_at),
             )
             # Kept as in flight while its request is out: a status answer may show it committed
             # before its own answer is read.
@@ -530,6 +531,13 @@ class ChannelCore:
                 # Opportunistic commit tracking: release what committed meanwhile, so memory
                 # stays well below max_inflight_bytes during a long stream.
                 yield from self.poll_flow()
+
+    def _wall_ms(self, monotonic: float | None) -> int | None:
+        """Epoch milliseconds of a monotonic instant (the clock's two faces, read once each)."""
+        if monotonic is None:
+            return None
+        clock = self.core.clock
+        return int((clock.time() - (clock.monotonic() - monotonic)) * 1000)
 
     def _unsend(self, batch: Batch) -> None:
         if self.inflight and self.inflight[-1] is batch:
@@ -619,7 +627,10 @@ class ChannelCore:
                 "channel's sequence: another client wrote to it, or it was reset",
                 committed=committed,
             )
-        # Put the sent-but-uncommitted batches back in front of the ready ones, in place.
+        # Put the sent-but-uncommitted batches back in front of the ready ones, in place. A
+        # replay is a new request (a new id); only a retry of one request repeats its id.
+        for batch in self.inflight:
+            batch.request_id = str(uuid.uuid4())
         self.ready.extendleft(reversed(self.inflight))
         self.inflight.clear()
         self.inflight_bytes = 0

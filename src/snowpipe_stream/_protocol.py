@@ -208,6 +208,7 @@ def append_op(
     request_id: str,
     compressor: Compressor,
     session: str | None,
+    min_append_ms: int | None = None,
 ) -> Op:
     params = {"continuationToken": continuation_token}
     if start_token is not None:
@@ -222,6 +223,9 @@ def append_op(
         headers["x-snowflake-uncompressed-content-length"] = str(len(payload))
     if session:
         headers["x-snowflake-session"] = session
+    if min_append_ms is not None:
+        # When the oldest row of the request was appended: Snowflake measures latency with it.
+        headers["x-snowflake-min-append-timestamp-ms"] = str(min_append_ms)
     return Op(
         "append",
         "ingest",

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import random
 import threading
+import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -82,9 +83,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Send:
-    """One HTTP attempt of ``op``; answers the ``httpx.Response`` whatever its status."""
+    """One HTTP attempt of ``op``; answers the ``httpx.Response`` whatever its status.
+
+    ``request_id`` is the id every attempt of the call carries, ``retry`` how many attempts
+    of it came before (sent as ``retryCount``: how Snowflake tells a retry from a new request).
+    """
 
     op: Op
+    request_id: str = ""
+    retry: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,7 @@ class Core:
         self.ingest_url: str | None = None
         self.headers = {
             "Accept": "application/json",
+            "Accept-Charset": "UTF-8",
             "User-Agent": build_user_agent(config.app_name),
         }
 
@@ -203,8 +211,11 @@ class Core:
     # --- credentials --------------------------------------------------------------------
 
     def build_request(
-        self, client: httpx.Client | httpx.AsyncClient, op: Op, token: str
+        self, client: httpx.Client | httpx.AsyncClient, send: Send, token: str
     ) -> httpx.Request:
+        """The HTTP request of one attempt: headers as Snowflake's own SDK sends them (the
+        token type named on every call, ``requestId`` and ``retryCount`` on every call)."""
+        op = send.op
         headers = {**self.headers, **op.headers, "Authorization": f"Bearer {token}"}
         if op.host == "control":
             base = self.control_url
@@ -212,8 +223,12 @@ class Core:
         else:
             assert self.ingest_url is not None
             base = self.ingest_url
+            headers["X-Snowflake-Authorization-Token-Type"] = "OAUTH"
+        params = dict(op.params or {})
+        params.setdefault("requestId", send.request_id or op.request_id or str(uuid.uuid4()))
+        params["retryCount"] = str(send.retry)
         return client.build_request(
-            op.method, base + op.path, params=op.params, content=op.content, headers=headers
+            op.method, base + op.path, params=params, content=op.content, headers=headers
         )
 
     def exchange_flow(self) -> Flow[str]:
@@ -243,10 +258,11 @@ class Core:
     def request_flow(self, op: Op) -> Flow[httpx.Response]:
         """One logical call: send, classify, retry per the policy; raise a typed error."""
         attempts = Attempts(started=self.clock.monotonic())
+        request_id = op.request_id or str(uuid.uuid4())
         while True:
             resp: httpx.Response | None = None
             try:
-                resp = yield Send(op)
+                resp = yield Send(op, request_id, attempts.total - 1)
                 outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
             except httpx.TransportError as exc:
                 outcome = Outcome(op.kind, failure=_failure_kind(exc))
@@ -428,7 +444,7 @@ class SyncDriver:
             value = error = None
             try:
                 if isinstance(effect, Send):
-                    value = self._send(effect.op)
+                    value = self._send(effect)
                 elif isinstance(effect, Call):
                     value = self.run(self.core.request_flow(effect.op))
                 elif isinstance(effect, Exclusive):
@@ -444,9 +460,10 @@ class SyncDriver:
             except Exception as exc:
                 error = exc
 
-    def _send(self, op: Op) -> httpx.Response:
+    def _send(self, send: Send) -> httpx.Response:
+        op = send.op
         token = self.core.jwt.get_token() if op.host == "control" else self._scoped_token()
-        request = self.core.build_request(self.http, op, token)
+        request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
         return http.send(request)
@@ -511,7 +528,7 @@ class AsyncDriver:
             value = error = None
             try:
                 if isinstance(effect, Send):
-                    value = await self._send(effect.op)
+                    value = await self._send(effect)
                 elif isinstance(effect, Call):
                     value = await self.run(self.core.request_flow(effect.op))
                 elif isinstance(effect, Exclusive):
@@ -525,9 +542,10 @@ class AsyncDriver:
             except Exception as exc:
                 error = exc
 
-    async def _send(self, op: Op) -> httpx.Response:
+    async def _send(self, send: Send) -> httpx.Response:
+        op = send.op
         token = self.core.jwt.get_token() if op.host == "control" else await self._scoped_token()
-        request = self.core.build_request(self.http, op, token)
+        request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
         return await http.send(request)

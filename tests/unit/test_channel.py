@@ -626,3 +626,47 @@ def test_rows_snowflake_rejects_are_logged_and_counted(
         "stored: fix them and send them again"
     ]
     assert stats.rows_rejected == 3
+
+
+def test_on_the_wire_like_snowflakes_own_sdk(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # A 503 then success: one request retried; then a lost answer: a replay after the reopen.
+    fake = FakeSnowflake(commit_on_append=False).then("append", Scripted(503))
+
+    async def scenario(client: Any) -> None:
+        channel, _ = await client.open_channel("ch")
+        clock.advance(5)
+        await channel.append_row({"n": 1}, "1")  # appended at t0 + 5 s
+        clock.advance(2)
+        await channel.flush()  # 503, retried with the same id
+        fake.then("append", Scripted(0, action="lost"))
+        await channel.append_row({"n": 2}, "2")
+        await channel.flush()  # processed, answer lost: reopen, replay with a new id
+        fake.commit_all()
+        assert await channel.wait_for_commit("2", timeout=30) == "2"
+
+    run(mode, fake, clock, rsa_key, scenario)
+    for r in fake.requests:
+        assert r.url.params["requestId"] and r.url.params["retryCount"].isdigit()
+        assert r.headers["Accept-Charset"] == "UTF-8"
+        ingest = r.url.host.startswith("myorg-acct.ingest")
+        assert r.headers["X-Snowflake-Authorization-Token-Type"] == (
+            "OAUTH" if ingest else "KEYPAIR_JWT"
+        )
+    appends = fake.calls("append")
+    first, retried = appends[0], appends[1]
+    assert first.url.params["requestId"] == retried.url.params["requestId"]
+    assert (first.url.params["retryCount"], retried.url.params["retryCount"]) == ("0", "1")
+    start = 1_700_000_000
+    assert first.headers["x-snowflake-min-append-timestamp-ms"] == str((start + 5) * 1000)
+    lost = appends[2]
+    # Its retries repeat its id (the outcome was unknown); the replay after the reopen (under
+    # the new client sequencer, "2-...") is a new request.
+    same = [a for a in appends[3:] if a.url.params["requestId"] == lost.url.params["requestId"]]
+    assert [a.url.params["retryCount"] for a in same] == [str(i) for i in range(1, len(same) + 1)]
+    replay = appends[-1]
+    assert replay.url.params["continuationToken"].startswith("2-")
+    assert replay.url.params["endOffsetToken"] == "2"
+    assert replay.url.params["requestId"] != lost.url.params["requestId"]
+    assert replay.url.params["retryCount"] == "0"
