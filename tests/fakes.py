@@ -75,6 +75,8 @@ class FakeSnowflake:
         #: Rows "Snowflake" rejected, per channel, and the last error (message, offset bound).
         self.rows_error_count: dict[str, int] = defaultdict(int)
         self.last_error: dict[str, tuple[str, str]] = {}
+        #: What the status says of Snowflake's average processing latency (ms), if anything.
+        self.avg_latency_ms: int | None = None
 
     # --- test helpers ---------------------------------------------------------------------
 
@@ -230,4 +232,5 @@ class FakeSnowflake:
             "rows_error_count": self.rows_error_count[ch],
             "last_error_message": self.last_error.get(ch, (None, None))[0],
             "last_error_offset_upper_bound": self.last_error.get(ch, (None, None))[1],
+            "snowflake_avg_processing_latency_ms": self.avg_latency_ms,
         }

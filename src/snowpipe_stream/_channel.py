@@ -100,11 +100,14 @@ _log = logging.getLogger("snowpipe_stream.channel")
 
 #: Consecutive recoveries without a successful append before the channel gives up.
 MAX_RECOVERIES_WITHOUT_PROGRESS = 3
-#: Commit polling starts fast (commits usually land within a second) and backs off gently:
+#: Commit polling backs off gently from a first interval of half the commit latency this
+#: channel has seen (or Snowflake's reported average processing latency), within these bounds:
 #: the wait after a commit lands is about half the current interval.
 POLL_INITIAL_SECS = 0.05
 POLL_GROWTH = 1.5
 POLL_MAX_SECS = 1.0
+#: Weight of the newest observation in the commit-latency average.
+LATENCY_WEIGHT = 0.3
 #: While streaming with more than a quarter of max_inflight_bytes uncommitted, check commits
 #: at most this often (one status request) to release the batches kept for replay.
 OPPORTUNISTIC_POLL_SECS = 0.5
@@ -161,6 +164,8 @@ class ChannelCore:
         self.last_poll = core.clock.monotonic()
         #: The channel's rows_error_count as last seen (its growth is logged and counted).
         self.rows_error_count: int | None = None
+        #: Seconds from an append's acceptance to the status that showed it committed (EWMA).
+        self.commit_latency: float | None = None
 
     # --- buffering (pure; the shell holds the state lock) -----------------------------------
 
@@ -399,6 +404,10 @@ class ChannelCore:
         self.released[batch.end_token] = None
         if len(self.released) > RELEASED_MEMORY:
             del self.released[next(iter(self.released))]
+        if batch.sent_at is not None:
+            seen = self.core.clock.monotonic() - batch.sent_at
+            old = self.commit_latency
+            self.commit_latency = seen if old is None else old + LATENCY_WEIGHT * (seen - old)
         if not batch.sent:  # committed although its answer was lost
             batch.sent = True
             self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
@@ -422,6 +431,8 @@ class ChannelCore:
         self.continuation, self.session, self.status = token, None, status
         self.committed = status.last_committed_offset_token
         self.rows_error_count = status.rows_error_count
+        if status.snowflake_avg_processing_latency_ms:
+            self.commit_latency = status.snowflake_avg_processing_latency_ms / 1000
         # Library tokens continue after a committed one of ours (never one that may be in use).
         auto = self.committed or ""
         if auto.startswith(AUTO_OFFSET_TOKEN_PREFIX):
@@ -523,6 +534,7 @@ class ChannelCore:
                 raise
             self.continuation = parse_append(resp.content, self.name)
             self.session = resp.headers.get("x-snowflake-session")
+            batch.sent_at = self.core.clock.monotonic()
             self.recoveries_without_progress = 0
             if not batch.sent:
                 batch.sent = True
@@ -660,6 +672,7 @@ class ChannelCore:
         It recovers nothing itself (it holds no send lock): a channel that must be reopened is
         marked so, and the next send reopens it.
         """
+        self.core.stats.add(status_requests=1)
         try:
             resp = yield Call(
                 status_op(self.database, self.schema, self.pipe, [self.name], str(uuid.uuid4()))
@@ -713,7 +726,7 @@ class ChannelCore:
         start = clock.monotonic()
         deadline = start + timeout
         next_warning = start + WAIT_WARNING_EVERY_SECS
-        delay = POLL_INITIAL_SECS
+        delay = self._first_poll_interval()
         self.check_open()
         # Which of our batches must commit: the one whose rows hold the token (or, for None,
         # the last). A token we cannot place is judged from the tokens, never by a guess while
@@ -766,6 +779,12 @@ class ChannelCore:
                 next_warning = now + WAIT_WARNING_EVERY_SECS
             yield Sleep(min(delay, max(deadline - now, 0.0)))
             delay = min(delay * POLL_GROWTH, POLL_MAX_SECS)
+
+    def _first_poll_interval(self) -> float:
+        latency = self.commit_latency
+        if latency is None:
+            return POLL_INITIAL_SECS
+        return min(max(latency / 2, POLL_INITIAL_SECS), POLL_MAX_SECS)
 
     def _reached(self, target: CommitTarget, end: str | None, pending: bool) -> bool:
         """Whether the wait is over: the batch ``end`` committed, or ``target`` is judged

@@ -430,7 +430,11 @@ class ChannelStatus:
             rows_error_count=_opt_int(errors) or 0,
             last_error_offset_upper_bound=_opt_str(doc.get("last_error_offset_upper_bound")),
             last_error_message=_opt_str(doc.get("last_error_message")),
-            last_error_timestamp_ms=_timestamp_ms(doc.get("last_error_timestamp")),
+            # Snowflake's SDK reads last_error_timestamp_ms; the REST docs say
+            # last_error_timestamp: take either.
+            last_error_timestamp_ms=_timestamp_ms(
+                doc.get("last_error_timestamp_ms", doc.get("last_error_timestamp"))
+            ),
             snowflake_avg_processing_latency_ms=_opt_int(
                 doc.get("snowflake_avg_processing_latency_ms")
             ),

@@ -138,6 +138,8 @@ class Stats:
     retries_5xx: int = 0
     reopens: int = 0
     requests: int = 0
+    #: Status requests (commit polling) among them.
+    status_requests: int = 0
     rows_appended: int = 0
     #: Rows Snowflake rejected (the growth of the channels' ``rows_error_count`` seen).
     rows_rejected: int = 0

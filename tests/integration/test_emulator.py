@@ -243,6 +243,7 @@ def test_open_append_commit_status(session: Session, clock: FakeClock, emu: Emul
         "last_error_offset_upper_bound",
         "last_error_message",
         "last_error_timestamp",
+        "last_error_timestamp_ms",
         "snowflake_avg_processing_latency_ms",
     }
     resp = session.append(opened["next_continuation_token"], b'{"a":1}\n\n{"a":2}\r\n', token="2")

@@ -670,3 +670,33 @@ def test_on_the_wire_like_snowflakes_own_sdk(
     assert replay.url.params["endOffsetToken"] == "2"
     assert replay.url.params["requestId"] != lost.url.params["requestId"]
     assert replay.url.params["retryCount"] == "0"
+
+
+def test_commit_polling_starts_at_half_the_commit_latency(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # Snowflake says commits take ~0.6 s: polling every 50 ms from the start would cost many
+    # status requests per commit (the official SDK polls about once a second).
+    fake = FakeSnowflake(commit_on_append=False)
+    fake.avg_latency_ms = 600
+    polls_before_commit = 4
+
+    async def scenario(client: Any) -> Any:
+        channel, _ = await client.open_channel("ch")
+        await channel.append_row({"n": 1}, "1")
+        await channel.flush()
+
+        original = fake._serve
+
+        def serve(kind: str, request: Any) -> Any:
+            if kind == "status" and len(fake.calls("status")) >= polls_before_commit:
+                fake.commit_all()
+            return original(kind, request)
+
+        fake._serve = serve  # type: ignore[method-assign]
+        await channel.wait_for_commit("1", timeout=60)
+        return client.stats
+
+    stats = run(mode, fake, clock, rsa_key, scenario)
+    assert clock.sleeps[:3] == pytest.approx([0.3, 0.45, 0.675])  # from half of 0.6 s
+    assert stats.status_requests == len(fake.calls("status")) == polls_before_commit

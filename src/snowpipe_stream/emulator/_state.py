@@ -238,6 +238,8 @@ class EmulatorState:
             "last_error_offset_upper_bound": ch.last_error_offset_upper_bound,
             "last_error_message": ch.last_error_message,
             "last_error_timestamp": ch.last_error_timestamp,
+            # The name Snowflake's own SDK reads (the REST docs show the one above).
+            "last_error_timestamp_ms": ch.last_error_timestamp,
             "snowflake_avg_processing_latency_ms": int(self.commit_delay * 1000),
         }
 
