@@ -69,6 +69,7 @@ from ._exceptions import (
     ChannelInvalidatedError,
     ClosedError,
     CommitTimeoutError,
+    ConflictError,
     InvalidRowError,
     NotFoundError,
     OffsetTokenError,
@@ -106,6 +107,11 @@ MAX_RECOVERIES_WITHOUT_PROGRESS = 3
 POLL_INITIAL_SECS = 0.05
 POLL_GROWTH = 1.5
 POLL_MAX_SECS = 1.0
+#: Opening a channel that holds another writer's uncommitted rows waits for them this long
+#: at most, retrying from OPEN_RETRY_INITIAL_SECS (doubling up to OPEN_RETRY_MAX_SECS).
+OPEN_WAIT_FOR_UNCOMMITTED_SECS = 60.0
+OPEN_RETRY_INITIAL_SECS = 0.5
+OPEN_RETRY_MAX_SECS = 4.0
 #: Weight of the newest observation in the commit-latency average.
 LATENCY_WEIGHT = 0.3
 #: While streaming with more than a quarter of max_inflight_bytes uncommitted, check commits
@@ -322,7 +328,8 @@ class ChannelCore:
             return "no rows of its are uncommitted"
         return (
             f"{rows:,} row{'s' if rows != 1 else ''} appended on it "
-            f"{'are' if rows != 1 else 'is'} not committed (offset tokens {start!r} to {end!r}"
+            f"{'are' if rows != 1 else 'is'} not known to be committed (offset tokens {start!r} "
+            f"to {end!r}"
             f"; tokens starting with {AUTO_OFFSET_TOKEN_PREFIX!r} are the library's own)"
         )
 
@@ -415,11 +422,44 @@ class ChannelCore:
     # --- flows ----------------------------------------------------------------------------
 
     def open_flow(self, offset_token: str | None) -> Flow[ChannelStatus]:
-        resp = yield Call(
-            open_op(
-                self.database, self.schema, self.pipe, self.name, offset_token, str(uuid.uuid4())
+        """Open the channel for this writer. Rows another writer (or a crashed run) has in
+        flight are not discarded: like Snowflake's SDK, open with ``fail_on_uncommitted_rows``
+        and wait (bounded) until they commit, so the committed token we start from includes
+        them. (A recovery reopen does not: what it discards is our own, and it replays it.)"""
+        clock = self.core.clock
+        deadline = clock.monotonic() + OPEN_WAIT_FOR_UNCOMMITTED_SECS
+        delay = OPEN_RETRY_INITIAL_SECS
+        while True:
+            op = open_op(
+                self.database,
+                self.schema,
+                self.pipe,
+                self.name,
+                offset_token,
+                str(uuid.uuid4()),
+                fail_on_uncommitted_rows=True,
             )
-        )
+            try:
+                resp = yield Call(op)
+                break
+            except ConflictError as exc:
+                if exc.code != "ERR_CHANNEL_HAS_UNCOMMITTED_DATA":
+                    raise
+                if clock.monotonic() + delay > deadline:
+                    exc.args = (
+                        f"{exc.args[0]}: rows another writer sent are still not committed after "
+                        f"{OPEN_WAIT_FOR_UNCOMMITTED_SECS:g} s; is another writer still using "
+                        f"channel {self.name!r}? (one writer per channel)",
+                    )
+                    raise
+                _log.info(
+                    "channel %s has rows in flight from another writer; waiting %.1f s for "
+                    "them to commit before opening it",
+                    self.name,
+                    delay,
+                )
+                yield Sleep(delay)
+                delay = min(delay * 2, OPEN_RETRY_MAX_SECS)
         token, status = parse_open(resp.content, self.name)
         if not status.is_valid:
             raise ChannelInvalidatedError(

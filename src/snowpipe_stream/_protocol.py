@@ -129,11 +129,23 @@ def token_op(ingest_host: str) -> Op:
 
 
 def open_op(
-    db: str, schema: str, pipe: str, channel: str, offset_token: str | None, request_id: str
+    db: str,
+    schema: str,
+    pipe: str,
+    channel: str,
+    offset_token: str | None,
+    request_id: str,
+    *,
+    fail_on_uncommitted_rows: bool = False,
 ) -> Op:
+    """Open (or reopen) a channel. With ``fail_on_uncommitted_rows`` Snowflake answers 409
+    ``ERR_CHANNEL_HAS_UNCOMMITTED_DATA`` instead of discarding rows another writer has in flight.
+    """
     body: dict[str, Any] = {}
     if offset_token is not None:
         body["offset_token"] = offset_token
+    if fail_on_uncommitted_rows:
+        body["fail_on_uncommitted_rows"] = True
     return Op(
         "open",
         "ingest",

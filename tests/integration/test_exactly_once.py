@@ -21,6 +21,7 @@ from snowpipe_stream import (
     Client,
     ClosedError,
     CommitTimeoutError,
+    ConflictError,
     OffsetTokenError,
     PrivateKey,
 )
@@ -154,16 +155,46 @@ def test_a_waiting_writer_sees_a_foreign_commit(
         async with open_client(
             "sync", "b", DB, SCHEMA, PIPE, config=make_config(emu, rsa_key), clock=clock
         ) as other:
-            b, _ = await other.open_channel("shared")  # discards A's uncommitted rows
+            # B's open waits for A's rows in flight to commit (it does not discard them).
+            b, status = await other.open_channel("shared")
+            assert status.last_committed_offset_token == "a-10"
             await b.append_rows(rows("b", 1, 5), "b-1", "b-5")
             await b.wait_for_commit("b-5", timeout=30)
+        # A only waits: the committed token is one it never sent. It cannot know whether its
+        # rows made it before B took over, so it says so instead of reporting success.
         with pytest.raises(ChannelInvalidatedError, match=r"'b-5'.*never") as caught:
             await a.wait_for_commit("a-10", timeout=30)
         assert caught.value.uncommitted_range == ("a-1", "a-10")
+        assert "not known to be committed" in str(caught.value)
         await client.close(wait_for_flush=False)
 
     run(mode, emu, rsa_key, clock, scenario)
-    assert landed(emu, "shared") == rows("b", 1, 5)
+    assert landed(emu, "shared") == rows("a", 1, 10) + rows("b", 1, 5)
+
+
+@modes
+def test_opening_a_channel_never_discards_another_writers_rows_in_flight(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # Commits take 1 h: B's open waits 60 s for A's rows, then says why it cannot open.
+    users = [("myorg-acct", "svc_user", rsa_key)]
+    with Emulator(users=users, clock=clock, commit_delay_ms=3_600_000) as emu:
+
+        async def scenario(client: Any) -> None:
+            a, _ = await client.open_channel("shared")
+            await a.append_rows(rows("a", 1, 10), "a-1", "a-10")
+            await a.flush()
+            async with open_client(
+                "sync", "b", DB, SCHEMA, PIPE, config=make_config(emu, rsa_key), clock=clock
+            ) as other:
+                with pytest.raises(ConflictError, match="still not committed after 60 s"):
+                    await other.open_channel("shared")
+            clock.advance(3600)  # A's rows commit: they were never discarded
+            assert await a.wait_for_commit("a-10", timeout=30) == "a-10"
+            await a.close()
+
+        run(mode, emu, rsa_key, clock, scenario)
+        assert landed(emu, "shared") == rows("a", 1, 10)
 
 
 # --- 3. close() never succeeds with rows unsent -----------------------------------------------
@@ -176,14 +207,13 @@ def test_a_channel_replaced_by_a_second_open_raises_on_close(
     async def scenario(client: Any) -> None:
         old, _ = await client.open_channel("twice")
         await old.append_rows(rows("a", 1, 5), "1", "5")
-        assert await old.wait_for_commit("5", timeout=30) == "5"
-        await old.append_rows(rows("a", 6, 8), "6", "8")
-        await old.flush()  # accepted, not committed: the second open discards them
+        await old.flush()  # in flight: the second open waits for them to commit
+        await old.append_rows(rows("a", 6, 8), "6", "8")  # buffered only: never sent
         new, status = await client.open_channel("twice")
         assert status.last_committed_offset_token == "5"
         with pytest.raises(ChannelInvalidatedError, match="3 rows appended on it") as caught:
             await old.close()
-        assert caught.value.uncommitted_range == ("6", "8")
+        assert caught.value.uncommitted_range == ("6", "8")  # 1-5 committed: not in it
         await new.append_rows(rows("a", 6, 8), "6", "8")
         await new.close()
 
@@ -197,8 +227,7 @@ def test_a_replaced_channel_never_closed_makes_the_client_close_raise(
 ) -> None:
     async def scenario(client: Any) -> None:
         old, _ = await client.open_channel("twice")
-        await old.append_rows(rows("a", 1, 3), "1", "3")
-        await old.flush()  # accepted, not committed: the second open discards them
+        await old.append_rows(rows("a", 1, 3), "1", "3")  # buffered, not sent
         await client.open_channel("TWICE")  # the same channel (names are case-insensitive)
         with pytest.raises(ChannelInvalidatedError, match="opened again by this client"):
             await client.close()  # the old channel's rows are still not committed
@@ -271,7 +300,10 @@ def test_calls_on_a_closed_client_raise_closed_error(
 
     with caplog.at_level(logging.WARNING, "snowpipe_stream"):
         run(mode, emu, rsa_key, clock, scenario)
-    assert any("1 row appended on it is not committed" in r.getMessage() for r in caplog.records)
+    assert any(
+        "1 row appended on it is not known to be committed" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 # --- 12. no lock across a sleep; leaving a with-block on an error does not wait long ----------
@@ -387,7 +419,8 @@ def test_ctrl_c_in_the_block_does_not_wait_and_says_what_is_uncommitted(
             asyncio.run(main())
         assert clock.sleeps == []  # not one poll interval waited
         assert any(
-            "3 rows appended on it are not committed (offset tokens '1' to '3'" in r.getMessage()
+            "3 rows appended on it are not known to be committed (offset tokens '1' to '3'"
+            in r.getMessage()
             for r in caplog.records
         )
 

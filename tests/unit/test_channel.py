@@ -82,7 +82,8 @@ def test_request_sequence_and_headers(mode: str, rsa_key: PrivateKey, clock: Fak
     params = first.url.params
     assert params["startOffsetToken"] == params["endOffsetToken"] == "1"
     assert len(params["requestId"]) == 36
-    assert fake.calls("open")[0].content == b"{}"
+    # Rows another writer has in flight are waited for, not discarded (as Snowflake's SDK does).
+    assert fake.calls("open")[0].content == b'{"fail_on_uncommitted_rows":true}'
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
@@ -347,15 +348,35 @@ def test_open_with_invalid_status_or_conflict(
 ) -> None:
     fake = FakeSnowflake()
     fake.status_code["bad"] = "ERR_TABLE_DOES_NOT_EXIST_NOT_AUTHORIZED"
-    fake.then("open", Scripted(409, {"code": "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"}))
+    # Another writer's rows stay in flight for good: the open waits ~60 s, then says so.
+    fake.then("open", *[Scripted(409, {"code": "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"})] * 30)
 
     async def scenario(client: Any) -> None:
-        with pytest.raises(ConflictError, match="ERR_CHANNEL_HAS_UNCOMMITTED_DATA"):
+        with pytest.raises(ConflictError, match="still not committed after 60 s") as info:
             await client.open_channel("busy")
+        assert info.value.code == "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"
+        fake.script["open"].clear()
         with pytest.raises(ChannelInvalidatedError, match="ERR_TABLE_DOES_NOT_EXIST"):
             await client.open_channel("bad")
 
     run(mode, fake, clock, rsa_key, scenario)
+    assert sum(clock.sleeps) <= 60 and clock.sleeps[:4] == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_open_waits_for_another_writers_rows_to_commit(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake().then(
+        "open", *[Scripted(409, {"code": "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"})] * 2
+    )
+
+    async def scenario(client: Any) -> None:
+        await client.open_channel("ch")
+
+    run(mode, fake, clock, rsa_key, scenario)
+    opens = fake.calls("open")
+    assert len(opens) == 3 and clock.sleeps == [0.5, 1.0]
+    assert all(b'"fail_on_uncommitted_rows":true' in r.content for r in opens)
 
 
 def test_open_in_progress_409_is_retried(mode: str, rsa_key: PrivateKey, clock: FakeClock) -> None:
