@@ -51,6 +51,6 @@ def test_the_ingest_that_lost_its_channel_exits_69_and_says_why(
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == 69, err
-    assert "was opened by another client" in err and "not committed" in err
+    assert "was opened by another client" in err and "not known to be committed" in err
     assert "hint: another writer opened this channel" in err
     assert committed(emu, "shared") == [1, 2, 3, 100]  # none of 4-6, nothing twice
