@@ -41,6 +41,8 @@ def kind_of(request: httpx.Request) -> str:
         return "token"
     if path.endswith(":bulk-channel-status"):
         return "status"
+    if path.endswith(":pipe-info"):
+        return "pipe_info"
     if path.endswith("/rows"):
         return "append"
     if request.method == "PUT":
@@ -77,6 +79,8 @@ class FakeSnowflake:
         self.last_error: dict[str, tuple[str, str]] = {}
         #: What the status says of Snowflake's average processing latency (ms), if anything.
         self.avg_latency_ms: int | None = None
+        #: The pipe's BINARY_INPUT_FORMAT as ``:pipe-info`` answers it (None: names none).
+        self.binary_input_format: str | None = "HEX"
 
     # --- test helpers ---------------------------------------------------------------------
 
@@ -147,6 +151,11 @@ class FakeSnowflake:
             else:
                 token = f"scoped-token-{self.tokens_issued}"
             return httpx.Response(200, text=token)
+        if kind == "pipe_info":
+            fmt = self.binary_input_format
+            return httpx.Response(
+                200, json={"parameter_overrides": {"binary_input_format": fmt} if fmt else {}}
+            )
         if kind == "open":
             ch = self._channel(request)
             self.sequencer[ch] += 1

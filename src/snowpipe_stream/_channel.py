@@ -62,6 +62,7 @@ from ._constants import (
     AUTO_OFFSET_TOKEN_PREFIX,
     DEFAULT_CLOSE_TIMEOUT_SECS,
     DEFAULT_EXIT_CLOSE_TIMEOUT_SECS,
+    DEFAULT_PIPE_BINARY_FORMAT,
 )
 from ._exceptions import (
     APIConnectionError,
@@ -86,8 +87,10 @@ from ._protocol import (
     drop_op,
     open_op,
     parse_append,
+    parse_binary_input_format,
     parse_bulk_status,
     parse_open,
+    pipe_info_op,
     status_op,
 )
 from ._transport import BUSY, Call, Core, Exclusive, Flow, Sleep
@@ -154,7 +157,8 @@ class ChannelCore:
         #: Recently committed end tokens, oldest first.
         self.released: dict[str | None, None] = {}
         self.compressor = Compressor(cfg.compression)
-        self.binary_format = cfg.binary_format
+        #: How bytes are sent: the setting, or the pipe's format (learned when it opens).
+        self.binary_format: str = cfg.binary_format or ""
         self.max_inflight_bytes = cfg.max_inflight_bytes
         self.continuation: str | None = None
         self.session: str | None = None
@@ -426,6 +430,8 @@ class ChannelCore:
         flight are not discarded: like Snowflake's SDK, open with ``fail_on_uncommitted_rows``
         and wait (bounded) until they commit, so the committed token we start from includes
         them. (A recovery reopen does not: what it discards is our own, and it replays it.)"""
+        if not self.binary_format:
+            yield from self._learn_binary_format()
         clock = self.core.clock
         deadline = clock.monotonic() + OPEN_WAIT_FOR_UNCOMMITTED_SECS
         delay = OPEN_RETRY_INITIAL_SECS
@@ -479,6 +485,27 @@ class ChannelCore:
             self.auto_seq = parse_int_token(auto[len(AUTO_OFFSET_TOKEN_PREFIX) :]) or 0
         _log.info("channel %s opened (last committed offset token %s)", self.name, self.committed)
         return status
+
+    def _learn_binary_format(self) -> Flow[None]:
+        """Bytes go as the pipe expects them (its BINARY_INPUT_FORMAT), as Snowflake's SDK
+        does: read ``:pipe-info`` once per pipe and client, unless ``binary_format`` is set."""
+        key = (self.database.upper(), self.schema.upper(), self.pipe.upper())
+        known = self.core.binary_formats.get(key)
+        if known is None:
+            resp = yield Call(
+                pipe_info_op(self.database, self.schema, self.pipe, str(uuid.uuid4()))
+            )
+            known = parse_binary_input_format(resp.content, self.pipe)
+            if known is None:
+                known = DEFAULT_PIPE_BINARY_FORMAT
+                _log.info(
+                    "pipe %s names no BINARY_INPUT_FORMAT: bytes are sent as %s, as Snowflake's "
+                    "SDK does (set binary_format to choose)",
+                    self.pipe,
+                    known,
+                )
+            self.core.binary_formats[key] = known
+        self.binary_format = known
 
     def send_flow(self, blocking: bool = True) -> Flow[None]:
         """Send every ready batch in order (under the send lock), recovering the channel when it

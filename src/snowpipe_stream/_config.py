@@ -118,7 +118,9 @@ class ClientConfig:
     max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
     max_client_lag: float = C.DEFAULT_MAX_CLIENT_LAG_SECS
     max_inflight_bytes: int = C.DEFAULT_MAX_INFLIGHT_BYTES
-    binary_format: str = "hex"
+    #: How bytes are sent; None (the default): the pipe's BINARY_INPUT_FORMAT, as Snowflake's
+    #: ``:pipe-info`` answers it (read once per pipe when a channel opens).
+    binary_format: str | None = None
     allow_insecure_http: bool = False
     #: Appended to the User-Agent as ``(app=<name>)``.
     app_name: str | None = None
@@ -245,6 +247,8 @@ class ClientConfig:
         boolean("allow_insecure_http")
         for name, allowed in (("compression", C.COMPRESSIONS), ("binary_format", C.BINARY_FORMATS)):
             value = getattr(self, name)
+            if name == "binary_format" and value is None:
+                continue  # learned from the pipe
             norm = value.strip().lower() if isinstance(value, str) else value
             if norm not in allowed:
                 raise ConfigError(

@@ -46,7 +46,10 @@ DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 DEFAULT_CLOSE_TIMEOUT_SECS = 300.0
 DEFAULT_COMPRESSION = "zstd"
 COMPRESSIONS = ("zstd", "gzip", "none")
-BINARY_FORMATS = ("hex", "base64")
+#: How BINARY values travel as JSON text: the pipe's BINARY_INPUT_FORMAT (HEX, BASE64, UTF-8).
+BINARY_FORMATS = ("hex", "base64", "utf8")
+#: What Snowflake's SDK assumes when the pipe's information names no format.
+DEFAULT_PIPE_BINARY_FORMAT = "base64"
 #: Offset tokens that the library makes up for batches whose last row has no token of the
 #: caller's start with this; a caller's token may not (so the two can never collide).
 AUTO_OFFSET_TOKEN_PREFIX = "snowpipe-stream:"

@@ -42,8 +42,18 @@ _MAX_DEPTH = 64
 _BASES: tuple[type[Any], ...] = (int, float, str, bytes, bytearray, list, tuple, set, frozenset)
 
 
-def _binary(value: bytes | bytearray, binary_format: str) -> str:
-    return value.hex() if binary_format == "hex" else b64encode(value).decode("ascii")
+def _binary(value: bytes | bytearray, binary_format: str, where: str = "a value") -> str:
+    if binary_format == "hex":
+        return value.hex()
+    if binary_format == "utf8":
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRowError(
+                f"{where} holds bytes that are not valid UTF-8, and the pipe's "
+                "BINARY_INPUT_FORMAT is UTF-8; send text, or use a pipe with HEX or BASE64"
+            ) from None
+    return b64encode(value).decode("ascii")
 
 
 def _value(value: Any, binary_format: str, where: str, depth: int) -> tuple[bool, Any]:
@@ -58,7 +68,7 @@ def _value(value: Any, binary_format: str, where: str, depth: int) -> tuple[bool
             )
         return False, value
     if t is bytes or t is bytearray:
-        return True, _binary(value, binary_format)
+        return True, _binary(value, binary_format, where)
     if depth >= _MAX_DEPTH:
         raise RowTypeError(f"{where} is nested more than {_MAX_DEPTH} levels deep (a cycle?)")
     if t is list or t is tuple or t is set or t is frozenset:

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 Host = Literal["control", "ingest"]
-OpKind = Literal["hostname", "token", "open", "append", "status", "drop"]
+OpKind = Literal["hostname", "token", "open", "append", "status", "drop", "pipe_info"]
 
 _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
@@ -158,6 +158,45 @@ def open_op(
         channel=channel,
         request_id=request_id,
     )
+
+
+def pipe_info_op(db: str, schema: str, pipe: str, request_id: str) -> Op:
+    """The pipe's information (Snowflake's SDK reads it at start): here, for the pipe's
+    BINARY_INPUT_FORMAT."""
+    return Op(
+        "pipe_info",
+        "ingest",
+        "POST",
+        f"{pipe_path(db, schema, pipe)}:pipe-info",
+        f"get the information of pipe {pipe!r}",
+        params={"requestId": request_id},
+        content=_json_encode({}),
+        headers=_JSON,
+        request_id=request_id,
+    )
+
+
+#: The pipe's BINARY_INPUT_FORMAT as ``:pipe-info`` names it, and the client's name for it.
+_BINARY_INPUT_FORMATS = {"HEX": "hex", "BASE64": "base64", "UTF-8": "utf8", "UTF8": "utf8"}
+
+
+def parse_binary_input_format(body: bytes, pipe: str) -> str | None:
+    """The pipe's binary format (``hex``, ``base64``, ``utf8``) from a ``:pipe-info`` answer
+    (``parameter_overrides.binary_input_format``, where Snowflake's SDK reads it), or None when
+    the answer names none."""
+    doc = _json_object(body, f"get the information of pipe {pipe!r}")
+    overrides = doc.get("parameter_overrides")
+    raw = overrides.get("binary_input_format") if isinstance(overrides, dict) else None
+    if raw is None:
+        return None
+    fmt = _BINARY_INPUT_FORMATS.get(str(raw).strip().upper())
+    if fmt is None:
+        raise UnexpectedResponseError(
+            f"pipe {pipe!r} has BINARY_INPUT_FORMAT {str(raw)[:40]!r}, which this client does "
+            "not know (it knows HEX, BASE64, UTF-8); set binary_format to what the pipe expects",
+            status_code=200,
+        )
+    return fmt
 
 
 def drop_op(db: str, schema: str, pipe: str, channel: str, request_id: str) -> Op:

@@ -193,6 +193,8 @@ class Core:
         self.control_url = config.control_url
         self.ingest_host: str | None = None
         self.ingest_url: str | None = None
+        #: Each pipe's binary format as its ``:pipe-info`` answered (read once per pipe).
+        self.binary_formats: dict[tuple[str, str, str], str] = {}
         self.headers = {
             "Accept": "application/json",
             "Accept-Charset": "UTF-8",

@@ -473,3 +473,23 @@ def test_an_emulator_restart_is_recovered_exactly_once(
         run(mode, first, rsa_key, clock, scenario)
     finally:
         first.stop()
+
+
+# --- bytes as the pipe expects them (issue 10, on the wire like Snowflake's SDK) --------------
+
+
+@modes
+@pytest.mark.parametrize(("pipe_format", "stored"), [("BASE64", "AP8="), ("HEX", "00ff")])
+def test_bytes_follow_the_pipes_binary_input_format(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock, pipe_format: str, stored: str
+) -> None:
+    users = [("myorg-acct", "svc_user", rsa_key)]
+    with Emulator(users=users, clock=clock, binary_input_format=pipe_format) as emu:
+
+        async def scenario(client: Any) -> None:
+            channel, _ = await client.open_channel("bin")
+            await channel.append_row({"b": b"\x00\xff"}, "1")
+            await channel.close()
+
+        run(mode, emu, rsa_key, clock, scenario)
+        assert landed(emu, "bin") == [{"b": stored}]

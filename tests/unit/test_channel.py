@@ -20,6 +20,7 @@ from snowpipe_stream import (
     PrivateKey,
     RowTooLargeError,
     RowTypeError,
+    UnexpectedResponseError,
 )
 from snowpipe_stream.testing import FakeClock
 from tests.clients import run_on_fake
@@ -51,6 +52,7 @@ def test_request_sequence_and_headers(mode: str, rsa_key: PrivateKey, clock: Fak
     assert seq == [
         ("GET", "myorg-acct.snowflakecomputing.com", "/v2/streaming/hostname"),
         ("POST", "myorg-acct.snowflakecomputing.com", "/oauth/token"),
+        ("POST", ingest, f"{base}:pipe-info"),  # the pipe's BINARY_INPUT_FORMAT
         ("PUT", ingest, f"{base}/channels/my%20ch%2F1"),
         ("POST", ingest, rows),
         ("POST", ingest, rows),
@@ -721,3 +723,65 @@ def test_commit_polling_starts_at_half_the_commit_latency(
     stats = run(mode, fake, clock, rsa_key, scenario)
     assert clock.sleeps[:3] == pytest.approx([0.3, 0.45, 0.675])  # from half of 0.6 s
     assert stats.status_requests == len(fake.calls("status")) == polls_before_commit
+
+
+@pytest.mark.parametrize(
+    ("pipe_says", "setting", "expected"),
+    [
+        ("HEX", None, "00ff"),
+        ("BASE64", None, "AP8="),
+        (None, None, "AP8="),  # the pipe names none: base64, as Snowflake's SDK does
+        ("UTF-8", None, "ok"),
+        ("BASE64", "hex", "00ff"),  # a setting wins, and the pipe is not asked
+    ],
+)
+def test_bytes_go_as_the_pipe_expects(
+    mode: str,
+    rsa_key: PrivateKey,
+    clock: FakeClock,
+    pipe_says: str | None,
+    setting: str | None,
+    expected: str,
+) -> None:
+    fake = FakeSnowflake()
+    fake.binary_input_format = pipe_says
+    value = b"ok" if pipe_says == "UTF-8" else b"\x00\xff"
+
+    async def scenario(client: Any) -> None:
+        first, _ = await client.open_channel("a")
+        second, _ = await client.open_channel("b")
+        await first.append_row({"b": value}, "1")
+        await second.append_row({"b": value}, "1")
+        await first.close()
+        await second.close()
+
+    cfg = {} if setting is None else {"binary_format": setting}
+    run(mode, fake, clock, rsa_key, scenario, **cfg)
+    assert fake.rows["a"] == fake.rows["b"] == [{"b": expected}]
+    assert len(fake.calls("pipe_info")) == (0 if setting else 1)  # once per pipe and client
+
+
+def test_a_pipe_format_the_client_cannot_honour_is_a_clear_error(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake()
+
+    async def scenario(client: Any) -> None:
+        fake.binary_input_format = "UTF-8"
+        channel, _ = await client.open_channel("ch")
+        with pytest.raises(InvalidRowError, match=r"not valid UTF-8.*BINARY_INPUT_FORMAT is UTF-8"):
+            await channel.append_row({"b": b"\xff"}, "1")
+        await channel.close()
+
+    run(mode, fake, clock, rsa_key, scenario)
+    fake = FakeSnowflake()
+    fake.binary_input_format = "BOGUS"
+
+    async def bogus(client: Any) -> None:
+        with pytest.raises(
+            UnexpectedResponseError, match=r"BINARY_INPUT_FORMAT 'BOGUS'.*set binary_format"
+        ):
+            await client.open_channel("ch")
+
+    run(mode, fake, clock, rsa_key, bogus)
+    assert fake.calls("open") == []  # learned before opening: nothing opened for nothing

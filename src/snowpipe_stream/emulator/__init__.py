@@ -79,6 +79,7 @@ class Emulator:
         strict_pipes: bool = False,
         pipes: Iterable[str] = (),
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        binary_input_format: str | None = "HEX",
     ) -> None:
         self.clock = clock or SYSTEM_CLOCK
         self.host, self.port, self.tls = host, port, tls
@@ -94,6 +95,7 @@ class Emulator:
             self.store,
             commit_delay=commit_delay_ms / 1000,
             max_request_bytes=max_request_bytes,
+            binary_input_format=binary_input_format,
             soft_limits=soft_limits,
             strict_pipes=strict_pipes,
             pipes=tuple(pipes),

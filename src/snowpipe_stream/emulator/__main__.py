@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-pipes", action="store_true", help="404 for pipes not declared with --pipe"
     )
     p.add_argument("--pipe", action="append", default=[], metavar="DB.SCHEMA.PIPE")
+    p.add_argument(
+        "--binary-input-format",
+        choices=["HEX", "BASE64", "UTF-8", "NONE"],
+        default="HEX",
+        help="the pipes' BINARY_INPUT_FORMAT, as :pipe-info answers it (NONE: name none)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log each decision")
     return p
 
@@ -110,6 +116,9 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
         soft_limits=args.soft_limits,
         strict_pipes=args.strict_pipes,
         pipes=args.pipe,
+        binary_input_format=None
+        if args.binary_input_format == "NONE"
+        else args.binary_input_format,
     )
 
 

@@ -204,7 +204,7 @@ class EmulatorApp:
                 raise EmulatorError(M.BAD_REQUEST_BODY, "channel_names must be a list of str")
             return _json(self.state.bulk_status(db, schema, pipe, names))
         if endpoint == "pipe_info":
-            return _json(_pipe_info(db, schema, pipe))
+            return _json(_pipe_info(db, schema, pipe, self.state.binary_input_format))
         raise EmulatorError(M.NOT_FOUND)
 
     def _bearer(self, request: Request) -> str | None:
@@ -346,7 +346,7 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
     return "unknown", []
 
 
-def _pipe_info(db: str, schema: str, pipe: str) -> dict[str, Any]:
+def _pipe_info(db: str, schema: str, pipe: str, binary_input_format: str | None) -> dict[str, Any]:
     """The stage and encryption object the official SDK asks for at start-up.
 
     The SDK only uploads to the stage in file mode, which the emulator cannot serve; with its
@@ -389,7 +389,10 @@ def _pipe_info(db: str, schema: str, pipe: str) -> dict[str, Any]:
             "diversifier": "emulator",
             "encryption_version": 1,
         },
-        "parameter_overrides": {},
+        # Where Snowflake's SDK reads the pipe's BINARY_INPUT_FORMAT (HEX, BASE64 or UTF-8).
+        "parameter_overrides": (
+            {"binary_input_format": binary_input_format} if binary_input_format else {}
+        ),
     }
 
 

@@ -125,6 +125,7 @@ class EmulatorState:
         *,
         commit_delay: float = 0.2,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        binary_input_format: str | None = "HEX",
         soft_limits: bool = False,
         strict_pipes: bool = False,
         pipes: tuple[str, ...] = (),
@@ -133,6 +134,8 @@ class EmulatorState:
         self.store = store
         self.commit_delay = commit_delay
         self.max_request_bytes = max_request_bytes
+        #: What ``:pipe-info`` says of every pipe's BINARY_INPUT_FORMAT (None: nothing).
+        self.binary_input_format = binary_input_format
         self.soft_limits = soft_limits
         self.strict_pipes = strict_pipes
         self.pipes: set[PipeKey] = set()
