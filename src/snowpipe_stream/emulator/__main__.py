@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from . import Emulator
 
 
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-pipes", action="store_true", help="404 for pipes not declared with --pipe"
     )
     p.add_argument("--pipe", action="append", default=[], metavar="DB.SCHEMA.PIPE")
+    p.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=EMULATOR_MAX_REQUEST_BYTES,
+        metavar="N",
+        help=f"largest append body, compressed or not; 413 past it ({EMULATOR_MAX_REQUEST_BYTES})",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log each decision")
     return p
 
@@ -110,6 +118,7 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
         soft_limits=args.soft_limits,
         strict_pipes=args.strict_pipes,
         pipes=args.pipe,
+        max_request_bytes=args.max_request_bytes,
     )
 
 
