@@ -142,6 +142,17 @@ def test_a_zstd_bomb_is_413_not_inflated(
     assert answer(ingest.append(bomb, "zstd")) == TOO_LARGE
 
 
+def test_a_zstd_frame_asking_for_a_huge_window_is_413(small_cap: tuple[Emulator, Ingest]) -> None:
+    """The decoder would allocate the 128 MiB window a frame asks for: refused before it does."""
+    _, ingest = small_cap
+    buf = io.BytesIO()
+    params = zstandard.ZstdCompressionParameters(window_log=27, write_content_size=False)
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(buf, closefd=False) as w:
+        w.write(b'{"a":1}\n')
+    assert zstandard.get_frame_parameters(buf.getvalue()).window_size == 128 * MIB
+    assert answer(ingest.append(buf.getvalue(), "zstd")) == TOO_LARGE
+
+
 def test_concatenated_zstd_frames_are_one_body(small_cap: tuple[Emulator, Ingest]) -> None:
     emu, ingest = small_cap
     c = zstandard.ZstdCompressor()
