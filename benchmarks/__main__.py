@@ -1,6 +1,7 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [e2e]`` (``make bench`` runs them all). Sizes:
+``python -m benchmarks [jwt] [client] [e2e] [sdk]`` (``make bench`` runs jwt, client, e2e;
+e2e includes sdk). Sizes:
 ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
 (default 1,000,000) for the chaos run.
 """
@@ -15,12 +16,17 @@ from pathlib import Path
 
 from . import bench_client, bench_e2e, bench_jwt
 
-BENCHES = {"jwt": bench_jwt.run, "client": bench_client.run, "e2e": bench_e2e.run}
+BENCHES = {
+    "jwt": bench_jwt.run,
+    "client": bench_client.run,
+    "e2e": bench_e2e.run,
+    "sdk": bench_e2e.run_sdk,
+}
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHES)
+    names = argv or [n for n in BENCHES if n != "sdk"]
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}", file=sys.stderr)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,6 +23,7 @@ from . import bench_client
 
 DB, SCHEMA, PIPE = "DB", "S", "P"
 ROOT = Path(__file__).resolve().parents[1]
+SDK_SCRIPT = ROOT / "tests" / "integration" / "sdk" / "run_official_sdk.py"
 
 
 def _stream(client: Client, name: str, rows: list[dict[str, Any]]) -> None:
@@ -94,6 +98,75 @@ def million(key: PrivateKey) -> list[str]:
         "",
         f"best of 3: {best:.2f} s ({1_000_000 / best:,.0f} rows/s), zstd, plain HTTP, "
         "emulator commit delay 200 ms.",
+        "",
+    ]
+
+
+def _sdk_rows(n: int) -> list[dict[str, Any]]:
+    """The rows run_official_sdk.py builds: about 200 bytes each."""
+    pad = "x" * 150
+    return [{"n": i, "source": "official-sdk", "pad": pad} for i in range(1, n + 1)]
+
+
+def _run_sdk(key: PrivateKey, n: int, tmp: Path) -> float:
+    """Snowflake's SDK in a subprocess on its own emulator (TLS); its first append to commit."""
+    key_file = tmp / "sdk.p8"
+    key_file.write_bytes(key.private_key_pem())
+    with Emulator(users=[("sdkorg-acct", "sdk_user", key)], tls=True) as emu:
+        assert emu.ca_path is not None
+        args = [emu.url, "sdkorg-acct", "sdk_user", str(key_file), str(n), str(tmp / "sdk.json")]
+        out = subprocess.run(
+            [sys.executable, str(SDK_SCRIPT), *args, "chunks"],
+            env={**os.environ, "SSL_CERT_FILE": str(emu.ca_path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-2000:] + out.stdout[-2000:])
+        result = json.loads((tmp / "sdk.json").read_text())
+        assert result["rows_inserted"] == n, result
+        assert len(emu.rows("DB", "SCHEMA", "PIPE", "sdk-channel")) == n
+        appends = emu.stats()["requests"].get("append 200", 0)
+    print(f"  official SDK: {result['seconds']:.2f} s, {appends} appends", flush=True)
+    return float(result["seconds"])
+
+
+def official_sdk(key: PrivateKey) -> list[str]:
+    """The same rows through Snowflake's official SDK and ours, alternating: median of 3."""
+    try:
+        import snowflake.ingest.streaming  # noqa: F401
+    except ImportError:
+        return ["## Snowflake's official SDK beside ours", "", "(snowpipe-streaming missing)", ""]
+    n = int(os.environ.get("SNOWPIPE_SDK_ROWS", "1000000"))
+    rows = _sdk_rows(n)
+    nbytes = len(msgspec.json.Encoder().encode_lines(rows))
+    ours: list[float] = []
+    theirs: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(3):
+            ours.append(_run(key, rows, 1, "zstd", True))
+            print(f"  ours: {ours[-1]:.2f} s", flush=True)
+            theirs.append(_run_sdk(key, n, Path(tmp)))
+    o, t = statistics.median(ours), statistics.median(theirs)
+    return [
+        "## Snowflake's official SDK beside ours",
+        "",
+        f"{n:,} rows of ~{nbytes // n} bytes ({nbytes / 1e6:.0f} MB of NDJSON), one channel, "
+        "each client on its own emulator over TLS (commit delay 200 ms), appended 10,000 rows "
+        "a call, first append to confirmed commit; runs alternate, median of 3. The SDK "
+        "(`snowpipe-streaming`, Rust core) runs in a subprocess with only its two rowset-mode "
+        "properties set (`python -m benchmarks sdk`; `SNOWPIPE_SDK_ROWS` sets the size).",
+        "",
+        "| client | median s | rows/s | MB/s | runs (s) |",
+        "|---|---|---|---|---|",
+        f"| snowpipe-stream | {o:.2f} | {n / o:,.0f} | {nbytes / o / 1e6:.1f} | "
+        f"{', '.join(f'{x:.2f}' for x in ours)} |",
+        f"| official SDK | {t:.2f} | {n / t:,.0f} | {nbytes / t / 1e6:.1f} | "
+        f"{', '.join(f'{x:.2f}' for x in theirs)} |",
+        "",
+        f"Ratio (SDK time / ours): {t / o:.2f}. The SDK checks commits once a second, so its "
+        "times are rounded up to its next status poll.",
         "",
     ]
 
@@ -196,11 +269,13 @@ def chaos(rows: int) -> list[str]:
     ]
 
 
-def run() -> list[str]:
-    import tempfile
+def run_sdk() -> list[str]:
+    return official_sdk(PrivateKey.generate())
 
+
+def run() -> list[str]:
     key = PrivateKey.generate()
-    lines = matrix(key) + million(key)
+    lines = matrix(key) + million(key) + official_sdk(key)
     size = int(os.environ.get("SNOWPIPE_BENCH_FILE_MB", "1000"))
     with tempfile.TemporaryDirectory() as tmp:
         lines += ingest_rss(Path(tmp), key, size)

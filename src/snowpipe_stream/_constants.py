@@ -41,6 +41,10 @@ DEFAULT_REQUEST_TIMEOUT_SECS = 60.0
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 #: The most a user may configure (older Snowflake docs allow 16 MB requests).
 MAX_REQUEST_BYTES_LIMIT = 16 * 1024 * 1024
+#: What the emulator accepts per append by default, compressed or not: Snowflake's REST page
+#: allows 16 MB per request (its limits page says 4 MB on the wire); Snowflake's own SDK sends
+#: about 4.3 MB of uncompressed NDJSON per request. ``Emulator(max_request_bytes=...)`` changes it.
+EMULATOR_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_CLIENT_LAG_SECS = 1.0
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 DEFAULT_CLOSE_TIMEOUT_SECS = 300.0

@@ -278,7 +278,7 @@ def test_legacy_offset_token_and_too_large(
     assert resp.status_code == 200
     clock.advance(1)
     assert session.status("ch")["ch"]["last_committed_offset_token"] == "7"
-    big = b'{"a":"' + b"x" * (4 * 1024 * 1024) + b'"}\n'
+    big = b'{"a":"' + b"x" * (16 * 1024 * 1024) + b'"}\n'
     resp = session.append(resp.json()["next_continuation_token"], big)
     assert resp.status_code == 413
 

@@ -2,7 +2,9 @@
 
 It needs HTTPS to an IP host, a JWT with millisecond claims, plain-text hostname and token
 answers, the pipe-info object and the telemetry endpoint: this proves the emulator speaks the
-protocol closely enough for a client we did not write.
+protocol closely enough for a client we did not write. The runs are at the SDK's own scale:
+200,000 rows of about 200 bytes with its default batching (about 4.3 MB of NDJSON a request),
+once clean and once through scripted 429, 401 and 503 answers on ``/rows``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,41 +27,72 @@ pytest.importorskip(
 )
 
 SCRIPT = Path(__file__).parent / "sdk" / "run_official_sdk.py"
+ROWS = 200_000
 
 
-def test_official_sdk_full_flow(tmp_path: Path, rsa_key: PrivateKey) -> None:
-    key_file = tmp_path / "rsa_key.p8"
-    key_file.write_bytes(rsa_key.private_key_pem())
+def run_sdk(emu: Emulator, key_file: Path, rows: int, result_file: Path) -> dict[str, Any]:
+    assert emu.ca_path is not None
+    env = {**os.environ, "SSL_CERT_FILE": str(emu.ca_path)}
+    args = [emu.url, "sdkorg-acct", "sdk_user", str(key_file), str(rows), str(result_file)]
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    return result
+
+
+def assert_every_row_once(emu: Emulator, result: dict[str, Any]) -> None:
+    assert result.pop("seconds") > 0
+    assert result == {
+        "opened_at": None,
+        "committed": str(ROWS),
+        "rows_inserted": ROWS,
+        "status": "SUCCESS",
+    }
+    rows = emu.rows("DB", "SCHEMA", "PIPE", "sdk-channel")
+    assert [r["n"] for r in rows] == list(range(1, ROWS + 1))
+    assert len(json.dumps(rows[-1])) >= 190
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, rsa_key: PrivateKey) -> Path:
+    path = tmp_path / "rsa_key.p8"
+    path.write_bytes(rsa_key.private_key_pem())
+    return path
+
+
+def test_official_sdk_200k_rows_at_its_own_request_size(
+    tmp_path: Path, rsa_key: PrivateKey, key_file: Path
+) -> None:
     with Emulator(users=[("sdkorg-acct", "sdk_user", rsa_key)], tls=True) as emu:
-        assert emu.ca_path is not None
-        env = {**os.environ, "SSL_CERT_FILE": str(emu.ca_path)}
-        out = subprocess.run(
-            [
-                sys.executable,
-                str(SCRIPT),
-                emu.url,
-                "sdkorg-acct",
-                "sdk_user",
-                str(key_file),
-                "10000",
-                str(tmp_path / "result.json"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=180,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
-        result = json.loads((tmp_path / "result.json").read_text())
-        assert result == {
-            "opened_at": None,
-            "committed": "10000",
-            "rows_inserted": 10000,
-            "status": "SUCCESS",
-        }
-        rows = emu.rows("DB", "SCHEMA", "PIPE", "sdk-channel")
-        assert [r["n"] for r in rows] == list(range(1, 10001))
+        result = run_sdk(emu, key_file, ROWS, tmp_path / "result.json")
+        assert_every_row_once(emu, result)
         stats = emu.stats()
         assert stats["jwts_rejected"] == 0
         assert stats["requests"].get("drop 200") == 1
+        assert "append 413" not in stats["requests"]
+        assert "append 400" not in stats["requests"]
+        # Its default batching: a handful of requests of several MB, not thousands of small ones.
+        assert 5 <= stats["requests"]["append 200"] <= 200
+
+
+def test_official_sdk_200k_rows_through_429_401_and_503(
+    tmp_path: Path, rsa_key: PrivateKey, key_file: Path
+) -> None:
+    with Emulator(users=[("sdkorg-acct", "sdk_user", rsa_key)], tls=True) as emu:
+        # One of each, on consecutive tries of one request: the SDK backs off 1 s, doubling,
+        # so each further fault in a row would double the test's time.
+        for status in (429, 401, 503):
+            emu.faults.add(path="/rows$", status=status, count=1)
+        result = run_sdk(emu, key_file, ROWS, tmp_path / "result.json")
+        assert_every_row_once(emu, result)
+        requests = emu.stats()["requests"]
+        assert (requests["append 429"], requests["append 401"], requests["append 503"]) == (1, 1, 1)
+        assert requests["token 200"] == 2  # the 401 made it exchange its scoped token again
+        assert emu.faults.rules == []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from ._app import EmulatorApp
 from ._auth import Authority, PublicKeyLike, Users
 from ._faults import FaultPlan, FaultRule
@@ -60,6 +60,8 @@ class Emulator:
         faults: fault rules to start with; ``fault_seed`` seeds their random rates.
         soft_limits: answer 429 past 10 requests/s or 1 MB/s per channel.
         strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
+        max_request_bytes: the largest append body, on the wire and uncompressed (16 MiB by
+            default, what Snowflake's REST page allows); larger bodies are answered 413.
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class Emulator:
         soft_limits: bool = False,
         strict_pipes: bool = False,
         pipes: Iterable[str] = (),
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_request_bytes: int = EMULATOR_MAX_REQUEST_BYTES,
         binary_input_format: str | None = "HEX",
     ) -> None:
         self.clock = clock or SYSTEM_CLOCK

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from . import Emulator
 
 
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["HEX", "BASE64", "UTF-8", "NONE"],
         default="HEX",
         help="the pipes' BINARY_INPUT_FORMAT, as :pipe-info answers it (NONE: name none)",
+    )
+    p.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=EMULATOR_MAX_REQUEST_BYTES,
+        metavar="N",
+        help=f"largest append body, compressed or not; 413 past it ({EMULATOR_MAX_REQUEST_BYTES})",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log each decision")
     return p
@@ -119,6 +127,7 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
         binary_input_format=None
         if args.binary_input_format == "NONE"
         else args.binary_input_format,
+        max_request_bytes=args.max_request_bytes,
     )
 
 

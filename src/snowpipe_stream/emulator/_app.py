@@ -43,6 +43,29 @@ def _error(
     return _json({"code": code, "message": message}, spec_status, headers)
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """An append body, read chunk by chunk: 413 past ``limit`` bytes, refused before reading
+    when ``Content-Length`` already says so (memory never holds more than ``limit``)."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise EmulatorError(
+            M.PAYLOAD_TOO_LARGE,
+            f"The request body ({declared} bytes) exceeds {limit} bytes; "
+            "split it into smaller requests",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise EmulatorError(
+                M.PAYLOAD_TOO_LARGE,
+                f"The request body exceeds {limit} bytes; split it into smaller requests",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _is_loopback(host: str | None) -> bool:
     if host is None:
         return False
@@ -180,7 +203,7 @@ class EmulatorApp:
         if endpoint == "append":
             q = request.query_params
             raw = decode_body(
-                await request.body(),
+                await _read_body(request, self.state.max_request_bytes),
                 request.headers.get("content-encoding"),
                 self.state.max_request_bytes,
             )

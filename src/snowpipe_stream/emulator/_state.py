@@ -9,7 +9,6 @@ applied lazily whenever the channel is looked at, so no background task is neede
 
 from __future__ import annotations
 
-import gzip
 import logging
 import secrets
 import threading
@@ -22,7 +21,7 @@ import msgspec
 import zstandard
 
 from .._clock import Clock
-from .._constants import DEFAULT_MAX_REQUEST_BYTES
+from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from .._names import channel_key, channel_name_problem
 from . import _messages as M
 from ._rows import split_rows
@@ -32,7 +31,6 @@ _log = logging.getLogger("snowpipe_stream.emulator")
 PipeKey = tuple[str, str, str]
 
 _decode = msgspec.json.decode
-_zstd = zstandard.ZstdDecompressor()
 
 
 class EmulatorError(Exception):
@@ -92,27 +90,87 @@ def _channel_key(name: str) -> str:
     return channel_key(name)
 
 
+#: Compressed bytes fed to zstd per call: a zstd block of 4 bytes can stand for 128 KiB, so one
+#: call yields at most 16 MiB whatever the frame declares.
+_ZSTD_FEED = 512
+#: Most uncompressed bytes one zlib call may return.
+_GZIP_STEP = 1 << 20
+
+
+def _too_large(limit: int) -> EmulatorError:
+    return EmulatorError(
+        M.PAYLOAD_TOO_LARGE,
+        f"The uncompressed payload exceeds {limit} bytes; split it into smaller requests",
+    )
+
+
 def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """The NDJSON of an append body, decompressed; 413 past ``limit`` uncompressed bytes."""
+    """The NDJSON of an append body, decompressed; 413 past ``limit`` uncompressed bytes.
+
+    Decompression is a stream with a hard cap: memory stays within a few times ``limit``
+    whatever sizes a zstd frame or gzip member declares (a 33 KB bomb is refused, not inflated).
+    """
     enc = (encoding or "identity").strip().lower()
+    if enc in ("identity", ""):
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    out: list[bytes] = []
+    size = 0
     try:
-        if enc in ("identity", ""):
-            raw = body
-        elif enc == "zstd":
-            # max_output_size guards against a zstd bomb when the frame has no content size.
-            raw = _zstd.decompress(body, max_output_size=limit + 1)
+        if enc == "zstd":
+            declared = zstandard.frame_content_size(body[:18]) if len(body) >= 6 else -1
+            if declared > limit:
+                raise _too_large(limit)
+            # No window larger than the cap: a frame needing more memory is refused unread.
+            dctx = zstandard.ZstdDecompressor(max_window_size=max(limit, 8 << 20))
+            dobj = dctx.decompressobj()
+            view = memoryview(body)
+            pos, carry = 0, b""
+            piece: bytes | memoryview
+            while pos < len(body) or carry:
+                if carry:
+                    piece, carry = carry, b""
+                else:
+                    piece, pos = view[pos : pos + _ZSTD_FEED], pos + _ZSTD_FEED
+                chunk = dobj.decompress(piece)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                out.append(chunk)
+                if dobj.eof:
+                    # Concatenated frames decode as one body, as the zstd tools do.
+                    carry = dobj.unused_data
+                    if carry or pos < len(body):
+                        dobj = dctx.decompressobj()
+            if not dobj.eof:
+                raise EmulatorError(M.BAD_ENCODING, f"{M.BAD_ENCODING[2]}: truncated zstd frame")
         elif enc == "gzip":
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = d.decompress(body, limit + 1)
-            if d.unconsumed_tail:
-                raise EmulatorError(M.PAYLOAD_TOO_LARGE)
+            data = body
+            while data:
+                chunk = d.decompress(data, _GZIP_STEP)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                out.append(chunk)
+                data = d.unconsumed_tail
+                if d.eof:
+                    break
+            if not d.eof:
+                raise EmulatorError(M.BAD_ENCODING, f"{M.BAD_ENCODING[2]}: truncated gzip member")
         else:
             raise EmulatorError(M.BAD_ENCODING, f"Unsupported Content-Encoding {encoding!r}")
-    except (zstandard.ZstdError, zlib.error, gzip.BadGzipFile, EOFError) as exc:
+    except zstandard.ZstdError as exc:
+        if "too much memory" in str(exc):
+            raise EmulatorError(
+                M.PAYLOAD_TOO_LARGE,
+                f"The zstd frame needs a window larger than {limit} bytes; split the request",
+            ) from None
         raise EmulatorError(M.BAD_ENCODING, f"{M.BAD_ENCODING[2]}: {exc}") from None
-    if len(raw) > limit:
-        raise EmulatorError(M.PAYLOAD_TOO_LARGE, f"The uncompressed payload exceeds {limit} bytes")
-    return raw
+    except (zlib.error, EOFError) as exc:
+        raise EmulatorError(M.BAD_ENCODING, f"{M.BAD_ENCODING[2]}: {exc}") from None
+    return b"".join(out)
 
 
 class EmulatorState:
@@ -124,7 +182,7 @@ class EmulatorState:
         store: Any,
         *,
         commit_delay: float = 0.2,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_request_bytes: int = EMULATOR_MAX_REQUEST_BYTES,
         binary_input_format: str | None = "HEX",
         soft_limits: bool = False,
         strict_pipes: bool = False,
