@@ -131,6 +131,7 @@ def test_backpressure_backs_off_like_429(
     stats = run_on_emulator(mode, emu, rsa_key, clock, stream)
     assert landed(emu) == list(range(1, TOTAL + 1))
     assert clock.sleeps.count(2.0) == 2  # the throttle back-off, not the jittered 5xx one
+    assert (stats.retries_429, stats.retries_5xx) == (2, 0)
     assert stats.reopens == 0 and emu.stats()["faults_fired"] == 2
 
 
@@ -143,6 +144,7 @@ def test_backpressure_past_the_budget_on_an_append_reopens_and_replays(
     stats = run_on_emulator(mode, emu, rsa_key, clock, stream)
     assert landed(emu) == list(range(1, TOTAL + 1))
     assert clock.sleeps.count(2.0) == 5 and stats.reopens == 1
+    assert stats.retries_429 == 5
     assert emu.stats()["faults_fired"] == 6
 
 
