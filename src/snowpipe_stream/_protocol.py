@@ -68,6 +68,16 @@ DROPPED_CODES = frozenset(
 )
 #: Body codes that mean "try again" whatever the status.
 RETRY_CODES = frozenset({"ERR_GENERAL_EXCEPTION_RETRY_REQUEST", "ERR_OPEN_CHANNEL_IN_PROGRESS"})
+#: Body codes that mean "the service is overloaded: back off" whatever the status (Redpanda
+#: Connect's streamingv2 treats them as backpressure, like a 429); retried as a 429 is.
+BACKPRESSURE_CODES = frozenset(
+    {
+        "ReceiverSaturated",
+        "MemoryThresholdExceeded",
+        "MemoryThresholdExceededInContainer",
+        "HttpRetryableClientError",
+    }
+)
 
 
 @dataclass(frozen=True)

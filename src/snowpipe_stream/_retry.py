@@ -10,8 +10,9 @@ outcome                                   decision
 ========================================  =================================================
 2xx                                       done
 401                                       refresh the credential, retry once; then fail
-429                                       wait ``throttle_backoff_secs`` or a larger
-                                          Retry-After (capped), up to ``max_throttle_retries``
+429; a backpressure code (ReceiverSatu-   wait ``throttle_backoff_secs`` or a larger
+rated, MemoryThresholdExceeded, ...)      Retry-After (capped), up to ``max_throttle_retries``
+whatever the status
 408/499/5xx, ERR_GENERAL_EXCEPTION_...,   exponential back-off with jitter, bounded by
 connection errors, timeouts               attempts and a total deadline
 stale continuation token, sequencer       reopen the channel (appends and statuses only)
@@ -30,7 +31,7 @@ import math
 from dataclasses import dataclass, replace
 
 from . import _constants as C
-from ._protocol import REOPEN_CODES, RETRY_CODES, OpKind
+from ._protocol import BACKPRESSURE_CODES, REOPEN_CODES, RETRY_CODES, OpKind
 
 __all__ = [
     "Action",
@@ -171,7 +172,8 @@ def decide(
         nxt = replace(attempts, auth=attempts.auth + 1, history=(*attempts.history, "401"))
         return Decision(Action.RETRY, refresh=True, reason="received 401", attempts=nxt)
 
-    if status == 429:
+    if status == 429 or code in BACKPRESSURE_CODES:
+        label = "429" if status == 429 else f"{status} {code}"
         if attempts.throttle >= policy.max_throttle_retries:
             return Decision(
                 Action.FAIL,
@@ -183,9 +185,11 @@ def decide(
         if hinted is not None and hinted > delay:
             delay = min(hinted, policy.max_retry_after_secs)
         nxt = replace(
-            attempts, throttle=attempts.throttle + 1, history=(*attempts.history, f"429:{delay:g}s")
+            attempts,
+            throttle=attempts.throttle + 1,
+            history=(*attempts.history, f"{label}:{delay:g}s"),
         )
-        return Decision(Action.RETRY, delay=delay, reason="received 429", attempts=nxt)
+        return Decision(Action.RETRY, delay=delay, reason=f"received {label}", attempts=nxt)
 
     retryable = (
         outcome.failure is not None

@@ -49,6 +49,7 @@ from ._exceptions import (
 )
 from ._jwt import normalize_account, normalize_user
 from ._protocol import (
+    BACKPRESSURE_CODES,
     Op,
     build_user_agent,
     hostname_op,
@@ -299,10 +300,12 @@ class Core:
         if outcome.status == 401:
             self.stats.add(retries_401=1)
             _log.warning("received 401 from %s; refreshing credentials and retrying", op.what)
-        elif outcome.status == 429:
+        elif outcome.status == 429 or outcome.code in BACKPRESSURE_CODES:
+            # Backpressure codes are throttling whatever the status: counted and told as such.
             self.stats.add(retries_429=1)
             _log.warning(
-                "received 429 from %s; backing off %.1f s (attempt %d of %d)",
+                "received %s from %s; backing off %.1f s (attempt %d of %d)",
+                outcome.status if outcome.status == 429 else f"{outcome.status} {outcome.code}",
                 op.what,
                 delay,
                 attempts.throttle,

@@ -75,6 +75,30 @@ def test_429_fixed_delay_retry_after_and_budget() -> None:
     assert attempts.history == ("429:2s",) * 5
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ReceiverSaturated",
+        "MemoryThresholdExceeded",
+        "MemoryThresholdExceededInContainer",
+        "HttpRetryableClientError",
+    ],
+)
+@pytest.mark.parametrize("status", [400, 503])
+def test_backpressure_codes_back_off_like_429_whatever_the_status(code: str, status: int) -> None:
+    # Before, a 400 with one of these failed at once and a 503 spent the server retries.
+    attempts = Attempts(started=0.0)
+    for _ in range(5):
+        d = step(Outcome("append", status=status, code=code, retry_after="7"), attempts)
+        assert (d.action, d.delay) == (Action.RETRY, 7.0)
+        assert d.attempts is not None
+        attempts = d.attempts
+    assert (attempts.throttle, attempts.server) == (5, 0)
+    assert attempts.history[0] == f"{status} {code}:7s"
+    last = step(Outcome("append", status=status, code=code), attempts)
+    assert last.action is Action.FAIL and "throttled after 5 back-offs" in last.reason
+
+
 @pytest.mark.parametrize("status", [408, 499, 500, 502, 503, 504])
 def test_server_statuses_back_off_exponentially(status: int) -> None:
     attempts = Attempts(started=0.0)

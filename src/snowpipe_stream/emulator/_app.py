@@ -168,16 +168,13 @@ class EmulatorApp:
         await response(scope, receive, send)
 
     def _fault_response(self, rule: FaultRule) -> Response:
-        body = rule.body
-        if body is None:
-            code = {401: M.JWT_INVALID, 429: M.THROTTLED}.get(rule.status, M.INJECTED)
-            body = {"code": code[1], "message": code[2]}
+        status, body = rule.response()
         content = (
             body
             if isinstance(body, bytes)
             else (body.encode() if isinstance(body, str) else _encode(body))
         )
-        return Response(content, rule.status, headers=rule.headers, media_type="application/json")
+        return Response(content, status, headers=rule.headers, media_type="application/json")
 
     # --- endpoints ------------------------------------------------------------------------
 
