@@ -181,15 +181,21 @@ def test_channel_level_codes_on_an_append_are_recovered_by_reopening(
 # --- typed errors ----------------------------------------------------------------------------
 
 
-def test_uncommitted_data_on_open_is_a_conflict_and_never_forced(
+def test_uncommitted_data_on_open_is_waited_for_and_never_forced(
     mode: str, emu: Emulator, rsa_key: PrivateKey, clock: FakeClock
 ) -> None:
-    fault(emu, OPEN, code="ERR_CHANNEL_HAS_UNCOMMITTED_DATA", count=1)
-    with pytest.raises(ConflictError) as caught:
+    # Another writer's rows in flight: the open waits for them (0.5 s doubling, 60 s in all)
+    # and never forces (no open with the flag false, which would discard them).
+    fault(emu, OPEN, code="ERR_CHANNEL_HAS_UNCOMMITTED_DATA", count=2)
+    run_on_emulator(mode, emu, rsa_key, clock, stream)
+    assert answers(emu, "open") == {"open 409": 2, "open 200": 1}
+    assert clock.sleeps[:2] == [0.5, 1.0]
+    # For good: after 60 s, the ConflictError says so.
+    fault(emu, OPEN, code="ERR_CHANNEL_HAS_UNCOMMITTED_DATA", count=40)
+    with pytest.raises(ConflictError, match="still not committed after 60 s") as caught:
         run_on_emulator(mode, emu, rsa_key, clock, stream)
     assert caught.value.code == "ERR_CHANNEL_HAS_UNCOMMITTED_DATA"
     assert caught.value.status_code == 409
-    assert answers(emu, "open") == {"open 409": 1}  # no retry, no open that discards the rows
 
 
 @pytest.mark.parametrize(
