@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-pipes", action="store_true", help="404 for pipes not declared with --pipe"
     )
     p.add_argument("--pipe", action="append", default=[], metavar="DB.SCHEMA.PIPE")
+    p.add_argument(
+        "--ddl",
+        metavar="FILE.sql",
+        help="Snowflake DDL (CREATE TABLE / CREATE PIPE): rows of those pipes are type-checked",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log each decision")
     return p
 
@@ -110,6 +115,7 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
         soft_limits=args.soft_limits,
         strict_pipes=args.strict_pipes,
         pipes=args.pipe,
+        ddl=Path(args.ddl) if args.ddl else None,
     )
 
 

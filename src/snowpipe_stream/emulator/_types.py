@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
-from ._ddl import NOW, Column, ColumnType, Pipe
+from ._ddl import NOW, Column, ColumnType, Pipe, Schema
 
-__all__ = ["ConversionError", "convert", "convert_row"]
+__all__ = ["ConversionError", "TypedPipes", "convert", "convert_row"]
 
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
@@ -326,3 +327,76 @@ def convert_row(
         except ConversionError as exc:
             raise ConversionError(f"Column {c.name}: {exc}") from None
     return out
+
+
+_decode_exact = msgspec.json.Decoder(float_hook=Decimal).decode
+_decode_plain = msgspec.json.decode
+
+
+class TypedPipes:
+    """The pipes declared by DDL, their AUTOINCREMENT counters, and the error rows kept.
+
+    The emulator's state asks :meth:`pipe` for each append; a pipe without DDL answers None
+    and keeps the untyped behaviour. Error rows are kept (the newest ``max_errors``) for
+    ``GET /emulator/v1/errors``.
+    """
+
+    def __init__(self, schema: Schema, max_errors: int = 10_000) -> None:
+        self.schema = schema
+        self.errors: deque[dict[str, Any]] = deque(maxlen=max_errors)
+        self._identity: dict[tuple[tuple[str, str, str], str], int] = {}
+
+    def pipe(self, key: tuple[str, str, str]) -> Pipe | None:
+        return self.schema.pipe(key)
+
+    def _next(self, table: tuple[str, str, str], column: Column) -> int:
+        assert column.identity is not None
+        start, inc = column.identity
+        k = (table, column.name)
+        value = self._identity.get(k, start - inc) + inc
+        self._identity[k] = value
+        return value
+
+    def check(
+        self, pipe: Pipe, data: bytes, now: float
+    ) -> tuple[bytes, int, list[tuple[Any, str]]]:
+        """``(NDJSON of the converted rows, how many, [(error row, message)])`` of a batch.
+
+        ``data`` is the NDJSON of the rows that are JSON objects (``split_rows``' output).
+        """
+        good: list[bytes] = []
+        bad: list[tuple[Any, str]] = []
+        table = pipe.table.key
+
+        def identity(c: Column) -> int:
+            return self._next(table, c)
+
+        for line in data.splitlines():
+            row = _decode_exact(line)
+            try:
+                good.append(_encode_json(convert_row(pipe, row, identity, now)))
+            except ConversionError as exc:
+                bad.append((_decode_plain(line), str(exc)))
+        return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
+
+    def record(
+        self,
+        pipe: tuple[str, str, str],
+        channel: str,
+        offset_token: str | None,
+        bad: list[tuple[Any, str]],
+        now: float,
+    ) -> None:
+        for row, message in bad:
+            self.errors.append(
+                {
+                    "database": pipe[0],
+                    "schema": pipe[1],
+                    "pipe": pipe[2],
+                    "channel": channel,
+                    "offset_token": offset_token,
+                    "row": row,
+                    "message": message,
+                    "timestamp_ms": int(now * 1000),
+                }
+            )
