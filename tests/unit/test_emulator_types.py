@@ -201,3 +201,25 @@ def test_named_pipe_reads_paths_and_casts_before_the_column() -> None:
         convert_row(pipe, {"user": {"id": "x"}}, _counter(), 0)
     with pytest.raises(ConversionError, match=r"^Column ID: NULL result"):
         convert_row(pipe, {"user": "not an object"}, _counter(), 0)
+
+
+def test_typed_pipes_check_a_batch_and_keep_error_rows_verbatim() -> None:
+    import msgspec
+
+    from snowpipe_stream.emulator._types import TypedPipes
+
+    typed = TypedPipes(parse_ddl("CREATE TABLE t (n NUMBER(3, 1), seq INT AUTOINCREMENT)"))
+    pipe = typed.pipe(("D", "S", "T-STREAMING"))
+    assert pipe is not None
+    data, rows, bad = typed.check(pipe, b'{"n":1.25}\n{"n":1e999}\n{"n":"2"}\n', 0.0)
+    assert (data, rows) == (b'{"N":1.3,"SEQ":1}\n{"N":2.0,"SEQ":2}\n', 2)
+    assert [(msgspec.json.encode(r), m) for r, m in bad] == [
+        (
+            b'{"n":1e999}',
+            "Column N: Number out of representable range: type NUMBER(3,1), value 1E+999",
+        )
+    ]
+    # The AUTOINCREMENT counter belongs to the table and goes on across batches.
+    assert typed.check(pipe, b'{"n":0}\n', 0.0)[0] == b'{"N":0.0,"SEQ":3}\n'
+    typed.record(pipe.key, "ch", "7", bad, 1.5)
+    assert typed.errors[-1]["offset_token"] == "7" and typed.errors[-1]["timestamp_ms"] == 1500

@@ -330,7 +330,6 @@ def convert_row(
 
 
 _decode_exact = msgspec.json.Decoder(float_hook=Decimal).decode
-_decode_plain = msgspec.json.decode
 
 
 class TypedPipes:
@@ -376,7 +375,8 @@ class TypedPipes:
             try:
                 good.append(_encode_json(convert_row(pipe, row, identity, now)))
             except ConversionError as exc:
-                bad.append((_decode_plain(line), str(exc)))
+                # Kept as it came (a Raw is encoded verbatim): no number is rounded or refused.
+                bad.append((msgspec.Raw(line.strip()), str(exc)))
         return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
 
     def record(
