@@ -26,16 +26,27 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from ._app import EmulatorApp
 from ._auth import Authority, PublicKeyLike, Users
+from ._ddl import parse_ddl
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorState
 from ._store import Store
 from ._tls import make_certificates
+from ._types import TypedPipes
 
 __all__ = ["Emulator", "FaultPlan", "FaultRule"]
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 
 UserSpec = tuple[str, str, PublicKeyLike] | tuple[str, str, list[PublicKeyLike]] | Mapping[str, Any]
+
+
+def _ddl_text(ddl: str | Path) -> str:
+    """The SQL of ``ddl``: a Path or the name of an existing file is read, else it is SQL."""
+    if isinstance(ddl, Path):
+        return ddl.read_text(encoding="utf-8")
+    if "\n" not in ddl and len(ddl) < 4096 and ddl.strip().lower().endswith(".sql"):
+        return Path(ddl).read_text(encoding="utf-8")
+    return ddl
 
 
 class _QuietCuts(logging.Filter):
@@ -62,6 +73,11 @@ class Emulator:
         strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
         max_request_bytes: the largest append body, on the wire and uncompressed (16 MiB by
             default, what Snowflake's REST page allows); larger bodies are answered 413.
+        ddl: Snowflake DDL (SQL text, or the path of a .sql file) declaring tables and pipes:
+            rows appended to those pipes (and to each table's default pipe
+            ``<TABLE>-STREAMING``) are converted to the column types, and rows that do not
+            fit are counted as error rows (``GET /emulator/v1/errors`` lists them). Other
+            pipes accept any JSON object, as without DDL.
     """
 
     def __init__(
@@ -82,6 +98,7 @@ class Emulator:
         pipes: Iterable[str] = (),
         max_request_bytes: int = EMULATOR_MAX_REQUEST_BYTES,
         binary_input_format: str | None = "HEX",
+        ddl: str | Path | None = None,
     ) -> None:
         self.clock = clock or SYSTEM_CLOCK
         self.host, self.port, self.tls = host, port, tls
@@ -102,6 +119,8 @@ class Emulator:
             strict_pipes=strict_pipes,
             pipes=tuple(pipes),
         )
+        if ddl is not None:
+            self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)))
         self.authority = Authority(self.users, scoped_token_ttl)
         advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.app = EmulatorApp(

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"largest append body, compressed or not; 413 past it ({EMULATOR_MAX_REQUEST_BYTES})",
     )
+    p.add_argument(
+        "--ddl",
+        metavar="FILE.sql",
+        help="Snowflake DDL (CREATE TABLE / CREATE PIPE): rows of those pipes are type-checked",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log each decision")
     return p
 
@@ -128,6 +133,7 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
         if args.binary_input_format == "NONE"
         else args.binary_input_format,
         max_request_bytes=args.max_request_bytes,
+        ddl=Path(args.ddl) if args.ddl else None,
     )
 
 

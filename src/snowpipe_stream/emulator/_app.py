@@ -279,6 +279,21 @@ class EmulatorApp:
                     q["database"], q["schema"], q["pipe"], q.get("channel") or None
                 )
                 return Response(data, 200, media_type="application/x-ndjson")
+            if what == "errors" and method == "GET":
+                # Rows refused by a DDL-declared pipe: channel, offset token, row, message.
+                q = request.query_params
+                typed = self.state.typed
+                with self.state.lock:
+                    kept = list(typed.errors) if typed is not None else []
+                errors = [
+                    e
+                    for e in kept
+                    if all(
+                        q.get(k) is None or str(e[k]).upper() == q[k].upper()
+                        for k in ("database", "schema", "pipe", "channel")
+                    )
+                ]
+                return _json({"errors": errors})
             if what == "stats" and method == "GET":
                 return _json(self.stats_doc())
             if what == "faults" and method == "POST":

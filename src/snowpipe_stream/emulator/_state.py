@@ -25,6 +25,7 @@ from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from .._names import channel_key, channel_name_problem
 from . import _messages as M
 from ._rows import split_rows
+from ._types import TypedPipes
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 
@@ -175,6 +176,9 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 class EmulatorState:
     """Channels of every pipe, and the rules of the protocol."""
+
+    #: Pipes declared by DDL (set by ``Emulator(ddl=...)``): their rows are typed and checked.
+    typed: TypedPipes | None = None
 
     def __init__(
         self,
@@ -369,11 +373,23 @@ class EmulatorState:
                 self._throttle(ch, len(raw))
             data, rows, bad = split_rows(raw)
             now = self.clock.time()
-            ch.rows_parsed += rows + len(bad)
+            typed = self.typed.pipe(key) if self.typed is not None else None
+            refused: list[tuple[Any, str]] = []
+            if typed is not None and self.typed is not None:
+                # A pipe declared by DDL: each row is converted to the table's types; rows
+                # that do not fit are error rows (ON_ERROR = CONTINUE), kept for inspection.
+                data, rows, refused = self.typed.check(typed, data, now)
+                self.typed.record(key, ch.name, offset_token, refused, now)
+            ch.rows_parsed += rows + len(bad) + len(refused)
             if bad:
                 ch.rows_error_count += len(bad)
                 ch.last_error_offset_upper_bound = offset_token
                 ch.last_error_message = f"{M.ROW_NOT_AN_OBJECT} (line {bad[-1]} of the request)"
+                ch.last_error_timestamp = int(now * 1000)
+            if refused:
+                ch.rows_error_count += len(refused)
+                ch.last_error_offset_upper_bound = offset_token
+                ch.last_error_message = refused[-1][1]
                 ch.last_error_timestamp = int(now * 1000)
             ch.row_seq += 1
             ch.pending.append(_Pending(now + self.commit_delay, offset_token, data, rows))
