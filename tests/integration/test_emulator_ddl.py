@@ -141,3 +141,30 @@ def test_ddl_from_a_file_and_refused_ddl(tmp_path: Path, rsa_key: PrivateKey) ->
     )
     assert done.returncode == 2
     assert "type GEOGRAPHY is not supported" in done.stderr
+
+
+def test_the_client_warns_and_counts_when_the_table_rejects_rows(
+    typed_emu: Emulator, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [
+        {"id": 1, "who": {"name": "ann"}, "ok": True},
+        {"id": "abc", "who": {"name": "bob"}},  # not a number
+        {"id": 3, "who": {"name": "toolongname"}},  # over VARCHAR(5)
+    ]
+
+    async def main() -> Any:
+        config = make_config(typed_emu, rsa_key)
+        async with open_client(
+            "sync", "app", DB, SCHEMA, "TYPED_PIPE", config=config, clock=clock
+        ) as c:
+            channel, _ = await c.open_channel("ch")
+            await channel.append_rows(rows, "1", "3")
+            assert await channel.wait_for_commit("3", timeout=30) == "3"
+            return c.stats
+
+    with caplog.at_level("WARNING", "snowpipe_stream.channel"):
+        stats = asyncio.run(main())
+    assert stats.rows_rejected == 2
+    warned = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(warned) == 1 and "rejected 2 more rows (2 in all)" in warned[0]
+    assert "offset token upper bound 3" in warned[0]
