@@ -96,3 +96,49 @@ def test_official_sdk_200k_rows_through_429_401_and_503(
         assert (requests["append 429"], requests["append 401"], requests["append 503"]) == (1, 1, 1)
         assert requests["token 200"] == 2  # the 401 made it exchange its scoped token again
         assert emu.faults.rules == []
+
+
+#: Headers that only the HTTP stacks differ in (connection handling, content negotiation).
+TRANSPORT_HEADERS = {"host", "connection", "accept-encoding", "content-length"}
+
+
+def test_both_clients_put_the_same_on_the_wire(
+    tmp_path: Path, rsa_key: PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same job through Snowflake's SDK and through ours, captured at the emulator: per
+    endpoint, our headers include every one the SDK sends, and the query parameters match; the
+    emulator's strict mode refuses any request lacking what the SDK always sends."""
+    from snowpipe_stream import Client
+
+    key_file = tmp_path / "rsa_key.p8"
+    key_file.write_bytes(rsa_key.private_key_pem())
+    with Emulator(users=[("sdkorg-acct", "sdk_user", rsa_key)], tls=True) as emu:
+        emu.app.strict_wire = True
+        result = run_sdk(emu, key_file, 1000, tmp_path / "result.json")
+        assert result["committed"] == "1000"
+        monkeypatch.setenv("SSL_CERT_FILE", str(emu.ca_path))
+        with Client(
+            "ours",
+            "DB",
+            "SCHEMA",
+            "PIPE",
+            account="sdkorg-acct",
+            user="sdk_user",
+            private_key=rsa_key,
+            url=emu.url,
+            max_client_lag=0,
+        ) as client:
+            channel, _ = client.open_channel("ours")
+            channel.append_rows([{"n": i} for i in range(1, 1001)], "1", "1000")
+            assert channel.wait_for_commit("1000", timeout=60) == "1000"
+            client.get_channel_statuses(["ours"])
+            channel.close(drop=True)
+        seen = emu.app.wire.seen
+        assert emu.stats()["wire_missing"] == {}
+    sdk = {ep: hp for (who, ep), hp in seen.items() if who == "SnowpipeStreamingSDK"}
+    ours = {ep: hp for (who, ep), hp in seen.items() if who == "snowpipe-stream"}
+    assert set(sdk) - {"telemetry"} == set(ours)  # the same endpoints, telemetry aside
+    for endpoint, (headers, params) in ours.items():
+        sdk_headers, sdk_params = sdk[endpoint]
+        assert sdk_headers - TRANSPORT_HEADERS <= headers, (endpoint, sdk_headers - headers)
+        assert params == sdk_params, (endpoint, params ^ sdk_params)

@@ -27,6 +27,7 @@ from . import _messages as M
 from ._auth import Authority, Users
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorError, EmulatorState, decode_body
+from ._wire import WireLog
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 _encode = msgspec.json.encode
@@ -110,6 +111,9 @@ class EmulatorApp:
         self.clock = clock
         self.host = advertised_host
         self.stats = Stats()
+        self.wire = WireLog()
+        #: Refuse requests that lack what Snowflake's SDK sends (see ``_wire``).
+        self.strict_wire = False
 
     def stats_doc(self) -> dict[str, Any]:
         s = self.stats
@@ -122,6 +126,7 @@ class EmulatorApp:
                 "scoped_tokens_rejected": s.scoped_tokens_rejected,
                 "expired_tokens_rejected": s.expired_tokens_rejected,
                 "faults_fired": self.faults.fired,
+                "wire_missing": dict(sorted(self.wire.missing.items())),
             }
 
     # --- ASGI entry -----------------------------------------------------------------------
@@ -146,6 +151,21 @@ class EmulatorApp:
             await response(scope, receive, send)
             return
         endpoint, params = _route(method, path)
+        lacking = self.wire.note(
+            endpoint,
+            request.headers.get("user-agent", ""),
+            request.headers.keys(),
+            request.query_params.keys(),
+        )
+        if lacking and self.strict_wire:
+            response = _error(
+                400,
+                "ERR_INVALID_REQUEST",
+                f"The request lacks what Snowflake's SDK sends: {', '.join(lacking)}",
+            )
+            self.stats.count(endpoint, 400)
+            await response(scope, receive, send)
+            return
         fault = self.faults.match(method, path) if endpoint != "admin" else None
         if fault is not None and fault.action == "drop_connection":
             _log.info("fault: dropping the connection of %s %s", method, path)

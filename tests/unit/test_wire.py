@@ -1,0 +1,38 @@
+"""The emulator's record of what clients put on the wire, and its strict mode."""
+
+from __future__ import annotations
+
+import httpx
+
+from snowpipe_stream import PrivateKey
+from snowpipe_stream.emulator import Emulator
+from snowpipe_stream.emulator._wire import WireLog
+
+
+def test_what_a_request_lacks_is_named_and_counted() -> None:
+    log = WireLog()
+    full = ["Authorization", "Accept", "User-Agent", "X-Snowflake-Authorization-Token-Type"]
+    assert log.note("drop", "snowpipe-stream/1.0 (x)", full, ["requestId", "retryCount"]) == []
+    lacking = log.note("drop", "curl/8", ["Authorization", "Accept"], ["requestId"])
+    assert lacking == [
+        "header user-agent",
+        "header x-snowflake-authorization-token-type",
+        "parameter retryCount",
+    ]
+    assert log.missing["drop: parameter retryCount"] == 1
+    assert log.seen[("curl", "drop")] == ({"authorization", "accept"}, {"requestId"})
+    assert log.note("unknown", "x", [], []) == []  # no expectations for other paths
+
+
+def test_strict_mode_refuses_what_snowflakes_sdk_would_never_send(rsa_key: PrivateKey) -> None:
+    with Emulator(users=[("a", "u", rsa_key)]) as emu:
+        bare = httpx.get(f"{emu.url}/v2/streaming/hostname", headers={"Accept": "application/json"})
+        assert bare.status_code == 401  # lenient: served (and refused for its missing JWT)
+        assert emu.stats()["wire_missing"]["hostname: parameter requestId"] == 1
+        emu.app.strict_wire = True
+        strict = httpx.get(
+            f"{emu.url}/v2/streaming/hostname", headers={"Accept": "application/json"}
+        )
+        assert strict.status_code == 400
+        assert "lacks what Snowflake's SDK sends" in strict.json()["message"]
+        assert "parameter retryCount" in strict.json()["message"]
