@@ -24,7 +24,7 @@ from typing import Any
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import DEFAULT_MAX_REQUEST_BYTES
-from ._app import EmulatorApp
+from ._app import EmulatorApp, reached_host
 from ._auth import Authority, PublicKeyLike, Users
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorState
@@ -34,6 +34,13 @@ from ._tls import make_certificates
 __all__ = ["Emulator", "FaultPlan", "FaultRule"]
 
 _log = logging.getLogger("snowpipe_stream.emulator")
+
+#: Seconds for a request head to arrive whole, or between two reads of a body.
+DEFAULT_READ_TIMEOUT = 30.0
+#: Seconds an idle connection stays open between requests.
+DEFAULT_KEEP_ALIVE_TIMEOUT = 30.0
+#: Connections served at once (well under the usual 1024 open files of a process).
+DEFAULT_MAX_CONNECTIONS = 500
 
 UserSpec = tuple[str, str, PublicKeyLike] | tuple[str, str, list[PublicKeyLike]] | Mapping[str, Any]
 
@@ -60,6 +67,14 @@ class Emulator:
         faults: fault rules to start with; ``fault_seed`` seeds their random rates.
         soft_limits: answer 429 past 10 requests/s or 1 MB/s per channel.
         strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
+        advertise_host: the ingest host ``GET /v2/streaming/hostname`` answers. By default
+            it is the host each client reached (its ``Host`` header), so a client that came
+            in as ``localhost`` or by a LAN address is sent back there.
+        read_timeout: seconds a connection may take to send a request head, or stay silent
+            in the middle of a body, before it is closed.
+        keep_alive_timeout: seconds an idle connection is kept open between requests.
+        max_connections: connections served at once; requests on more are answered 503
+            (and their connection closed).
     """
 
     def __init__(
@@ -79,7 +94,22 @@ class Emulator:
         strict_pipes: bool = False,
         pipes: Iterable[str] = (),
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        advertise_host: str | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
+        if read_timeout <= 0 or keep_alive_timeout <= 0:
+            raise ValueError("read_timeout and keep_alive_timeout must be more than 0 seconds")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if advertise_host is not None and reached_host(advertise_host) != advertise_host.lower():
+            raise ValueError(
+                f"advertise_host must be a bare host name or IP address, got {advertise_host!r}"
+            )
+        self.read_timeout = read_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_connections = max_connections
         self.clock = clock or SYSTEM_CLOCK
         self.host, self.port, self.tls = host, port, tls
         self.users = Users()
@@ -99,9 +129,15 @@ class Emulator:
             pipes=tuple(pipes),
         )
         self.authority = Authority(self.users, scoped_token_ttl)
-        advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        default = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.app = EmulatorApp(
-            self.state, self.authority, self.users, self.faults, self.clock, advertised
+            self.state,
+            self.authority,
+            self.users,
+            self.faults,
+            self.clock,
+            default,
+            advertise_host=advertise_host,
         )
         self.ca_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -148,6 +184,8 @@ class Emulator:
     def start(self) -> Emulator:
         import uvicorn
 
+        from ._server import protocol_class
+
         ssl: dict[str, Any] = {}
         if self.tls:
             if self._state_path is not None:
@@ -165,9 +203,10 @@ class Emulator:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="h11",
+            http=protocol_class(self.read_timeout, self.keep_alive_timeout),
             loop="asyncio",
-            timeout_keep_alive=30,
+            # uvicorn counts this connection too, and answers 503 from this many on.
+            limit_concurrency=self.max_connections + 1,
             **ssl,
         )
         self._server = uvicorn.Server(config)
