@@ -22,6 +22,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        f"snowpipe_stream.emulator needs the emulator extra ({_missing.name} is missing): "
+        'pip install "snowpipe-stream[emulator]"',
+        name=_missing.name,
+    ) from _missing
+
 from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import DEFAULT_MAX_REQUEST_BYTES
 from ._app import EmulatorApp, reached_host
@@ -43,6 +53,18 @@ DEFAULT_KEEP_ALIVE_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 500
 
 UserSpec = tuple[str, str, PublicKeyLike] | tuple[str, str, list[PublicKeyLike]] | Mapping[str, Any]
+
+
+def no_users_hint(url: str) -> str:
+    """What to do when no user is registered: every JWT is refused until one is."""
+    return (
+        "no users are registered, so every request will be refused (401). Register a public "
+        "key (make a pair with: snowpipe-stream keygen --out DIR):\n"
+        f"  curl -X POST {url}/emulator/v1/users -H 'Content-Type: application/json' "
+        '-d \'{"account": "ACCOUNT", "user": "USER", '
+        '"public_key": "<the RSA_PUBLIC_KEY value keygen printed>"}\'\n'
+        "or restart with --account ACCOUNT --user USER --public-key DIR/rsa_key.pub"
+    )
 
 
 class _QuietCuts(logging.Filter):
@@ -225,6 +247,8 @@ class Emulator:
         host = f"[{self.app.host}]" if ":" in self.app.host else self.app.host
         self.url = f"{scheme}://{host}:{self.port}"
         _log.info("emulator listening on %s", self.url)
+        if not self.users.snapshot():
+            _log.warning(no_users_hint(self.url))
         return self
 
     def stop(self) -> None:

@@ -254,7 +254,14 @@ class EmulatorApp:
             self.stats.bump("jwts_rejected")
             if "expired" in str(why) or "an hour ago" in str(why):
                 self.stats.bump("expired_tokens_rejected")
-            _log.info("JWT rejected: %s", why)
+            # A development tool: say which check failed, in the log and never in the answer.
+            _log.warning(
+                "JWT rejected on %s %s: %s%s",
+                request.method,
+                request.url.path,
+                why,
+                "" if self.users.snapshot() else " (no users are registered)",
+            )
             raise EmulatorError(M.JWT_INVALID) from None
 
     def _reached(self, request: Request) -> str:
