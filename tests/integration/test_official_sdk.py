@@ -112,8 +112,7 @@ def test_both_clients_put_the_same_on_the_wire(
 
     key_file = tmp_path / "rsa_key.p8"
     key_file.write_bytes(rsa_key.private_key_pem())
-    with Emulator(users=[("sdkorg-acct", "sdk_user", rsa_key)], tls=True) as emu:
-        emu.app.strict_wire = True
+    with Emulator(users=[("sdkorg-acct", "sdk_user", rsa_key)], tls=True, strict_wire=True) as emu:
         result = run_sdk(emu, key_file, 1000, tmp_path / "result.json")
         assert result["committed"] == "1000"
         monkeypatch.setenv("SSL_CERT_FILE", str(emu.ca_path))

@@ -337,7 +337,7 @@ def emulator(ctx: click.Context) -> None:
     _need_emulator()
     from ..emulator.__main__ import main as emulator_main
 
-    sys.exit(emulator_main(list(ctx.args)))
+    sys.exit(emulator_main(list(ctx.args), prog="snowpipe-stream emulator"))
 
 
 @main.command()

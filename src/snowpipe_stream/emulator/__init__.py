@@ -22,9 +22,19 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        f"snowpipe_stream.emulator needs the emulator extra ({_missing.name} is missing): "
+        'pip install "snowpipe-stream[emulator]"',
+        name=_missing.name,
+    ) from _missing
+
 from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import EMULATOR_MAX_REQUEST_BYTES
-from ._app import EmulatorApp
+from ._app import EmulatorApp, reached_host
 from ._auth import Authority, PublicKeyLike, Users
 from ._ddl import parse_ddl
 from ._faults import FaultPlan, FaultRule
@@ -37,6 +47,13 @@ __all__ = ["Emulator", "FaultPlan", "FaultRule"]
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 
+#: Seconds for a request head to arrive whole, or between two reads of a body.
+DEFAULT_READ_TIMEOUT = 30.0
+#: Seconds an idle connection stays open between requests.
+DEFAULT_KEEP_ALIVE_TIMEOUT = 30.0
+#: Connections served at once (well under the usual 1024 open files of a process).
+DEFAULT_MAX_CONNECTIONS = 500
+
 UserSpec = tuple[str, str, PublicKeyLike] | tuple[str, str, list[PublicKeyLike]] | Mapping[str, Any]
 
 
@@ -47,6 +64,18 @@ def _ddl_text(ddl: str | Path) -> str:
     if "\n" not in ddl and len(ddl) < 4096 and ddl.strip().lower().endswith(".sql"):
         return Path(ddl).read_text(encoding="utf-8")
     return ddl
+
+
+def no_users_hint(url: str) -> str:
+    """What to do when no user is registered: every JWT is refused until one is."""
+    return (
+        "no users are registered, so every request will be refused (401). Register a public "
+        "key (make a pair with: snowpipe-stream keygen --out DIR):\n"
+        f"  curl -X POST {url}/emulator/v1/users -H 'Content-Type: application/json' "
+        '-d \'{"account": "ACCOUNT", "user": "USER", '
+        '"public_key": "<the RSA_PUBLIC_KEY value keygen printed>"}\'\n'
+        "or restart with --account ACCOUNT --user USER --public-key DIR/rsa_key.pub"
+    )
 
 
 class _QuietCuts(logging.Filter):
@@ -78,6 +107,17 @@ class Emulator:
             ``<TABLE>-STREAMING``) are converted to the column types, and rows that do not
             fit are counted as error rows (``GET /emulator/v1/errors`` lists them). Other
             pipes accept any JSON object, as without DDL.
+        advertise_host: the ingest host ``GET /v2/streaming/hostname`` answers. By default
+            it is the host each client reached (its ``Host`` header), so a client that came
+            in as ``localhost`` or by a LAN address is sent back there.
+        read_timeout: seconds a connection may take to send a request head, or stay silent
+            in the middle of a body, before it is closed.
+        keep_alive_timeout: seconds an idle connection is kept open between requests.
+        strict_wire: refuse (400) requests that lack what Snowflake's SDK always sends (the
+            token type header, ``requestId``, ``retryCount``, ...); ``stats()["wire_missing"]``
+            counts them either way.
+        max_connections: connections served at once; requests on more are answered 503
+            (and their connection closed).
     """
 
     def __init__(
@@ -99,7 +139,23 @@ class Emulator:
         max_request_bytes: int = EMULATOR_MAX_REQUEST_BYTES,
         binary_input_format: str | None = "HEX",
         ddl: str | Path | None = None,
+        advertise_host: str | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        strict_wire: bool = False,
     ) -> None:
+        if read_timeout <= 0 or keep_alive_timeout <= 0:
+            raise ValueError("read_timeout and keep_alive_timeout must be more than 0 seconds")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if advertise_host is not None and reached_host(advertise_host) != advertise_host.lower():
+            raise ValueError(
+                f"advertise_host must be a bare host name or IP address, got {advertise_host!r}"
+            )
+        self.read_timeout = read_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_connections = max_connections
         self.clock = clock or SYSTEM_CLOCK
         self.host, self.port, self.tls = host, port, tls
         self.users = Users()
@@ -122,10 +178,17 @@ class Emulator:
         if ddl is not None:
             self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)))
         self.authority = Authority(self.users, scoped_token_ttl)
-        advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        default = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.app = EmulatorApp(
-            self.state, self.authority, self.users, self.faults, self.clock, advertised
+            self.state,
+            self.authority,
+            self.users,
+            self.faults,
+            self.clock,
+            default,
+            advertise_host=advertise_host,
         )
+        self.app.strict_wire = strict_wire
         self.ca_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
@@ -171,6 +234,8 @@ class Emulator:
     def start(self) -> Emulator:
         import uvicorn
 
+        from ._server import protocol_class
+
         ssl: dict[str, Any] = {}
         if self.tls:
             if self._state_path is not None:
@@ -188,9 +253,10 @@ class Emulator:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="h11",
+            http=protocol_class(self.read_timeout, self.keep_alive_timeout),
             loop="asyncio",
-            timeout_keep_alive=30,
+            # uvicorn counts this connection too, and answers 503 from this many on.
+            limit_concurrency=self.max_connections + 1,
             **ssl,
         )
         self._server = uvicorn.Server(config)
@@ -209,6 +275,8 @@ class Emulator:
         host = f"[{self.app.host}]" if ":" in self.app.host else self.app.host
         self.url = f"{scheme}://{host}:{self.port}"
         _log.info("emulator listening on %s", self.url)
+        if not self.users.snapshot():
+            _log.warning(no_users_hint(self.url))
         return self
 
     def stop(self) -> None:

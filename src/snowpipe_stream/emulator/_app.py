@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
+import re
 import threading
 from collections import Counter
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from .._clock import Clock
 from .._jwt import JwtRejected
 from . import _messages as M
-from ._auth import Authority, Users
+from ._auth import Authority, ScopedTokenRejected, Users
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorError, EmulatorState, decode_body
 from ._wire import WireLog
@@ -76,6 +77,34 @@ def _is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
+#: A host name as a Host header may carry it (letters, digits, ``-``, ``_``; dot-separated).
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?:\.(?!-)[A-Za-z0-9_-]{1,63})*\.?")
+
+
+def reached_host(header: str | None) -> str | None:
+    """The host a request's ``Host`` header names (port dropped), or ``None`` if it names none
+    validly: an IP address or a DNS name, nothing a client could not connect to."""
+    if not header:
+        return None
+    value = header.strip()
+    if value.startswith("["):
+        inner, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        try:
+            return str(ipaddress.IPv6Address(inner))
+        except ValueError:
+            return None
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host = value
+    elif not port.isdigit():
+        return None
+    if len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        return None
+    return host.rstrip(".").lower()
+
+
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,14 +131,18 @@ class EmulatorApp:
         users: Users,
         faults: FaultPlan,
         clock: Clock,
-        advertised_host: str,
+        default_host: str,
+        advertise_host: str | None = None,
     ) -> None:
         self.state = state
         self.authority = authority
         self.users = users
         self.faults = faults
         self.clock = clock
-        self.host = advertised_host
+        #: The ingest host when a request names none (no valid ``Host`` header).
+        self.host = default_host
+        #: The ingest host to announce whatever host a client reached (``--advertise-host``).
+        self.advertise_host = advertise_host
         self.stats = Stats()
         self.wire = WireLog()
         #: Refuse requests that lack what Snowflake's SDK sends (see ``_wire``).
@@ -209,9 +242,9 @@ class EmulatorApp:
         if endpoint in ("hostname", "token"):
             account, user = self._check_jwt(request, now)
             if endpoint == "hostname":
-                return Response(self.host, 200, media_type="text/plain")
+                return Response(self._advertised(request), 200, media_type="text/plain")
             form = parse_qs((await request.body()).decode("utf-8", "replace"))
-            scope = (form.get("scope") or [self.host])[0]
+            scope = (form.get("scope") or [self._advertised(request)])[0]
             token, _ = self.authority.issue(f"{account}.{user}", scope, now)
             self.stats.bump("scoped_tokens_issued")
             return Response(token, 200, media_type="text/plain")
@@ -261,22 +294,38 @@ class EmulatorApp:
             self.stats.bump("jwts_rejected")
             if "expired" in str(why) or "an hour ago" in str(why):
                 self.stats.bump("expired_tokens_rejected")
-            _log.info("JWT rejected: %s", why)
+            # A development tool: say which check failed, in the log and never in the answer.
+            _log.warning(
+                "JWT rejected on %s %s: %s%s",
+                request.method,
+                request.url.path,
+                why,
+                "" if self.users.snapshot() else " (no users are registered)",
+            )
             raise EmulatorError(M.JWT_INVALID) from None
+
+    def _reached(self, request: Request) -> str:
+        """The host this request reached (its ``Host`` header), else the default host."""
+        return reached_host(request.headers.get("host")) or self.advertise_host or self.host
+
+    def _advertised(self, request: Request) -> str:
+        """The ingest host to announce: ``advertise_host`` if set, else the host the client
+        reached, so a client that came in by name or by a LAN address is sent back there."""
+        return self.advertise_host or self._reached(request)
 
     def _check_scoped(self, request: Request, now: float) -> None:
         token = self._bearer(request)
         try:
             if token is None:
-                raise KeyError("no bearer token")
-            self.authority.check_scoped(token, now)
-        except KeyError:
+                raise ScopedTokenRejected("no bearer token")
+            self.authority.check_scoped(token, now, self._reached(request))
+        except ScopedTokenRejected as why:
             self.stats.bump("scoped_tokens_rejected")
+            _log.info("scoped token rejected on %s %s: %s", request.method, request.url.path, why)
+            if why.expired:
+                self.stats.bump("expired_tokens_rejected")
+                raise EmulatorError(M.SCOPED_TOKEN_EXPIRED) from None
             raise EmulatorError(M.SCOPED_TOKEN_INVALID) from None
-        except TimeoutError:
-            self.stats.bump("scoped_tokens_rejected")
-            self.stats.bump("expired_tokens_rejected")
-            raise EmulatorError(M.SCOPED_TOKEN_EXPIRED) from None
 
     # --- admin ----------------------------------------------------------------------------
 

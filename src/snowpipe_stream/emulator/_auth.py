@@ -66,6 +66,21 @@ class Users:
             return dict(self._keys)
 
 
+class ScopedTokenRejected(Exception):
+    """A scoped token the ingest endpoints refuse; ``expired`` tells which 401 code applies."""
+
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.expired = expired
+
+
+def scope_host(scope: str) -> str:
+    """The ingest host a token's ``scope`` names: its first word (a role may follow,
+    ``"<host> session:role:R"``), spelled as clients normalize it (lower case, ``_`` → ``-``)."""
+    words = scope.split()
+    return words[0].replace("_", "-").lower() if words else ""
+
+
 class Authority:
     """Verifies key-pair JWTs and issues/verifies the emulator's scoped tokens."""
 
@@ -74,7 +89,8 @@ class Authority:
         self.ttl = scoped_token_ttl
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._public = self._key.public_key()
-        self._verified: dict[str, tuple[str, float]] = {}
+        #: token → (subject, exp, ingest host of its scope)
+        self._verified: dict[str, tuple[str, float, str]] = {}
         self._lock = threading.Lock()
 
     def check_jwt(self, token: str, now: float) -> tuple[str, str]:
@@ -96,12 +112,16 @@ class Authority:
         with self._lock:
             if len(self._verified) > 10_000:
                 self._verified.clear()
-            self._verified[token] = (subject, float(exp))
+            self._verified[token] = (subject, float(exp), scope_host(scope))
         return token, float(exp)
 
-    def check_scoped(self, token: str, now: float) -> str:
-        """The subject of a valid scoped token; raises ``KeyError`` (unknown) or
-        ``TimeoutError`` (expired)."""
+    def check_scoped(self, token: str, now: float, host: str) -> str:
+        """The subject of a scoped token valid at ``host`` (the ingest host the request
+        reached); raises :class:`ScopedTokenRejected` naming the check that failed.
+
+        A token is bound to the host its ``scope`` named at ``/oauth/token``, as Snowflake
+        binds it: presented to another host it is refused like an unknown token.
+        """
         with self._lock:
             known = self._verified.get(token)
         if known is None:
@@ -113,12 +133,28 @@ class Authority:
                     options={"verify_exp": False, "verify_iat": False},
                 )
             except pyjwt.PyJWTError:
-                raise KeyError("unknown scoped token") from None
+                raise ScopedTokenRejected("not a scoped token this emulator issued") from None
             exp = claim_seconds(claims.get("exp"))
-            known = (str(claims.get("sub")), exp if exp is not None else 0.0)
-        if known[1] <= now:
-            raise TimeoutError("scoped token expired")
-        return known[0]
+            known = (
+                str(claims.get("sub")),
+                exp if exp is not None else 0.0,
+                scope_host(str(claims.get("scope") or "")),
+            )
+        subject, exp, bound = known
+        if bound != scope_host(host):
+            raise ScopedTokenRejected(
+                f"issued for scope {bound!r}, presented at host {scope_host(host)!r}"
+            )
+        if exp <= now:
+            raise ScopedTokenRejected("expired", expired=True)
+        return subject
 
 
-__all__ = ["Authority", "JwtRejected", "Users", "load_public_key"]
+__all__ = [
+    "Authority",
+    "JwtRejected",
+    "ScopedTokenRejected",
+    "Users",
+    "load_public_key",
+    "scope_host",
+]
