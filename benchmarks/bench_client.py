@@ -135,7 +135,9 @@ def emulator_ingest(key: PrivateKey, rows: list[dict[str, Any]]) -> list[str]:
         h = {"Accept": "application/json"}
         with httpx.Client(base_url=emu.url, headers=h, timeout=60) as http:
             token = http.post(
-                "/oauth/token", headers={"Authorization": f"Bearer {jwt}"}, data={"scope": "x"}
+                "/oauth/token",
+                headers={"Authorization": f"Bearer {jwt}"},
+                data={"scope": "127.0.0.1"},  # a scoped token is bound to its host
             ).text
             http.headers["Authorization"] = f"Bearer {token}"
             base = f"/v2/streaming/databases/{DB}/schemas/{SCHEMA}/pipes/{PIPE}"
