@@ -372,7 +372,7 @@ class ChannelCore:
         ``committed``): release what committed, and fail with the rest."""
         if self.failed is not None or self.closed:
             return
-        self._release(committed, stale_ok=True)
+        self._release(committed)
         if self.pending_rows:
             self.fail("opened_elsewhere", "was opened again by this client (open_channel)")
         else:
@@ -391,12 +391,12 @@ class ChannelCore:
                 return n
         raise AssertionError("kept_ends out of step with the kept batches")  # pragma: no cover
 
-    def _release(self, committed: str | None, *, stale_ok: bool) -> bool:
-        """Drop the kept batches ``committed`` covers; False when it is not in our sequence
-        (with ``stale_ok``, a token we saw commit earlier is an old answer: nothing to do)."""
+    def _release(self, committed: str | None) -> bool:
+        """Drop the kept batches ``committed`` covers; False when it is not in our sequence (a
+        token we saw commit earlier is an old answer: nothing to do, True)."""
         n = self._locate(committed)
         if n is None:
-            return stale_ok and committed in self.released
+            return committed in self.released
         for _ in range(n):
             if self.inflight:
                 batch = self.inflight.popleft()
@@ -763,7 +763,7 @@ class ChannelCore:
             _log.info("channel %s reports %s", self.name, code)
             self.needs_reopen = True
             return status
-        if not self._release(status.last_committed_offset_token, stale_ok=True):
+        if not self._release(status.last_committed_offset_token):
             self._check_ours(status, "in a status answer")
         return status
 
