@@ -303,3 +303,22 @@ def test_a_401_after_the_refresh_is_an_authentication_error(
     with pytest.raises(AuthenticationError) as caught:
         run_on_emulator(mode, emu, rsa_key, clock, stream)
     assert caught.value.code == code and caught.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("where", "code"), [({"path": "hostname"}, "390144"), (APPEND, "390318"), (OPEN, "390318")]
+)
+def test_a_bare_401_rule_answers_with_the_code_of_the_credential_the_call_carries(
+    mode: str,
+    emu: Emulator,
+    rsa_key: PrivateKey,
+    clock: FakeClock,
+    where: dict[str, str],
+    code: str,
+) -> None:
+    # A rule with only a status: the control host's calls carry the key-pair JWT (390144), the
+    # ingest host's carry the scoped token, whose rejection Snowflake answers with 390318.
+    fault(emu, where, status=401, count=2)
+    with pytest.raises(AuthenticationError) as caught:
+        run_on_emulator(mode, emu, rsa_key, clock, stream)
+    assert caught.value.code == code and caught.value.status_code == 401

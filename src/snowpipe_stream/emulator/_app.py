@@ -206,7 +206,7 @@ class EmulatorApp:
             await _cut(send)
             return
         if fault is not None and fault.action == "respond":
-            response = self._fault_response(fault)
+            response = self._fault_response(fault, scoped=endpoint not in ("hostname", "token"))
         else:
             try:
                 response = await self._serve(request, endpoint, params)
@@ -220,8 +220,8 @@ class EmulatorApp:
         self.stats.count(endpoint, response.status_code)
         await response(scope, receive, send)
 
-    def _fault_response(self, rule: FaultRule) -> Response:
-        status, body = rule.response()
+    def _fault_response(self, rule: FaultRule, scoped: bool) -> Response:
+        status, body = rule.response(scoped)
         content = (
             body
             if isinstance(body, bytes)

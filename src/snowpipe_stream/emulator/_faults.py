@@ -204,8 +204,13 @@ class FaultRule:
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and self._pattern.search(path)
 
-    def response(self) -> tuple[int, Any]:
-        """The status and body (JSON value, text or bytes) this rule answers with."""
+    def response(self, scoped: bool = False) -> tuple[int, Any]:
+        """The status and body (JSON value, text or bytes) this rule answers with.
+
+        ``scoped``: the call carries a scoped token (the ingest host's calls), so a bare 401
+        answers as Snowflake does for an expired scoped token (``390318``), not with the key-pair
+        JWT's ``390144`` that the control host's calls (hostname, token exchange) get.
+        """
         if self.code is not None:
             status, message = M.KNOWN_CODES[self.code]
             body = self.body if self.body is not None else {"code": self.code, "message": message}
@@ -213,7 +218,8 @@ class FaultRule:
         status = self.status if self.status is not None else M.INJECTED[0]
         if self.body is not None:
             return status, self.body
-        spec = {401: M.JWT_INVALID, 429: M.THROTTLED}.get(status, M.INJECTED)
+        unauthorized = M.SCOPED_TOKEN_EXPIRED if scoped else M.JWT_INVALID
+        spec = {401: unauthorized, 429: M.THROTTLED}.get(status, M.INJECTED)
         return status, {"code": spec[1], "message": spec[2]}
 
     def as_dict(self) -> dict[str, Any]:
