@@ -322,3 +322,18 @@ def test_a_bare_401_rule_answers_with_the_code_of_the_credential_the_call_carrie
     with pytest.raises(AuthenticationError) as caught:
         run_on_emulator(mode, emu, rsa_key, clock, stream)
     assert caught.value.code == code and caught.value.status_code == 401
+
+
+def test_retries_repeat_their_request_id_and_replays_after_a_reopen_take_new_ones(
+    mode: str, emu: Emulator, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # A 503 is retried (same id, retryCount + 1); a lost answer to an append is recovered by a
+    # reopen and a replay, which is a new request (new id, retryCount 0). The emulator checks it.
+    fault(emu, APPEND, status=503, count=2)
+    fault(emu, APPEND, action="lost_response", count=1)
+    run_on_emulator(mode, emu, rsa_key, clock, stream)
+    assert landed(emu) == list(range(1, TOTAL + 1))
+    stats = emu.stats()
+    assert stats["retries"].get("append", 0) >= 2
+    assert stats["request_ids_reused"] == {}
+    assert stats["requests"].get("open 200", 0) >= 2  # the lost answer did cause a reopen

@@ -160,6 +160,8 @@ class EmulatorApp:
                 "expired_tokens_rejected": s.expired_tokens_rejected,
                 "faults_fired": self.faults.fired,
                 "wire_missing": dict(sorted(self.wire.missing.items())),
+                "retries": dict(sorted(self.wire.retries.items())),
+                "request_ids_reused": dict(sorted(self.wire.reused.items())),
             }
 
     # --- ASGI entry -----------------------------------------------------------------------
@@ -188,7 +190,7 @@ class EmulatorApp:
             endpoint,
             request.headers.get("user-agent", ""),
             request.headers.keys(),
-            request.query_params.keys(),
+            request.query_params,
         )
         if lacking and self.strict_wire:
             response = _error(
