@@ -168,3 +168,38 @@ def test_the_client_warns_and_counts_when_the_table_rejects_rows(
     warned = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert len(warned) == 1 and "rejected 2 more rows (2 in all)" in warned[0]
     assert "offset token upper bound 3" in warned[0]
+
+
+@pytest.mark.parametrize("fmt", ["HEX", "BASE64", "UTF-8", None])
+def test_binary_columns_read_the_pipes_binary_input_format_and_the_client_follows_it(
+    fmt: str | None, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # The client learns the format from :pipe-info (base64 when the pipe names none, as
+    # Snowflake's SDK does); the typed table decodes with the same format, so bytes arrive whole.
+    ddl = "CREATE TABLE db.schema.blobs (b BINARY(8), n INT);"
+    data = b"snow\x00fl" if fmt != "UTF-8" else "snöw".encode()
+    with Emulator(
+        users=[(ACCOUNT, USER, rsa_key)], clock=clock, ddl=ddl, binary_input_format=fmt
+    ) as emu:
+        status = append(emu, rsa_key, clock, "BLOBS-STREAMING", [{"b": data, "n": 1}])
+        assert (status.rows_inserted, status.rows_error_count) == (1, 0)
+        assert emu.rows(DB, SCHEMA, "BLOBS-STREAMING") == [{"B": data.hex().upper(), "N": 1}]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "message"),
+    [
+        ("HEX", "zz", "not a legal hex-encoded value: 'zz'"),
+        ("BASE64", "@@@", "not a legal base64-encoded value: '@@@'"),
+    ],
+)
+def test_a_string_that_is_not_in_the_pipes_binary_format_is_an_error_row(
+    fmt: str, text: str, message: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    ddl = "CREATE TABLE db.schema.blobs (b BINARY);"
+    with Emulator(
+        users=[(ACCOUNT, USER, rsa_key)], clock=clock, ddl=ddl, binary_input_format=fmt
+    ) as emu:
+        status = append(emu, rsa_key, clock, "BLOBS-STREAMING", [{"b": text}])
+        assert status.rows_error_count == 1
+        assert status.last_error_message == f"Column B: The following string is {message}"

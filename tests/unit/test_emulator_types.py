@@ -223,3 +223,14 @@ def test_typed_pipes_check_a_batch_and_keep_error_rows_verbatim() -> None:
     assert typed.check(pipe, b'{"n":0}\n', 0.0)[0] == b'{"N":0.0,"SEQ":3}\n'
     typed.record(pipe.key, "ch", "7", bad, 1.5)
     assert typed.errors[-1]["offset_token"] == "7" and typed.errors[-1]["timestamp_ms"] == 1500
+
+
+def test_binary_reads_each_binary_input_format() -> None:
+    t = ColumnType("BINARY", length=4)
+    assert convert("c0ffee", t, "HEX") == "C0FFEE"
+    assert convert("wP/u", t, "BASE64") == "C0FFEE"
+    assert convert("hé", t, "UTF-8") == "68C3A9"
+    with pytest.raises(ConversionError, match="legal base64-encoded value"):
+        convert("c0ffee!", t, "BASE64")
+    with pytest.raises(ConversionError, match="too long"):
+        convert("AAAAAAAA", t, "BASE64")  # 6 bytes into BINARY(4)

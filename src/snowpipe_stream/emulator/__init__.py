@@ -41,7 +41,7 @@ from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorState
 from ._store import Store
 from ._tls import make_certificates
-from ._types import TypedPipes
+from ._types import BINARY_FORMATS, TypedPipes
 
 __all__ = ["Emulator", "FaultPlan", "FaultRule"]
 
@@ -145,6 +145,11 @@ class Emulator:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         strict_wire: bool = False,
     ) -> None:
+        if binary_input_format is not None and binary_input_format not in BINARY_FORMATS:
+            raise ValueError(
+                f"binary_input_format must be one of {', '.join(BINARY_FORMATS)} or None, "
+                f"got {binary_input_format!r}"
+            )
         if read_timeout <= 0 or keep_alive_timeout <= 0:
             raise ValueError("read_timeout and keep_alive_timeout must be more than 0 seconds")
         if max_connections < 1:

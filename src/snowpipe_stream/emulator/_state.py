@@ -378,7 +378,11 @@ class EmulatorState:
             if typed is not None and self.typed is not None:
                 # A pipe declared by DDL: each row is converted to the table's types; rows
                 # that do not fit are error rows (ON_ERROR = CONTINUE), kept for inspection.
-                data, rows, refused = self.typed.check(typed, data, now)
+                # What the pipe says of BINARY_INPUT_FORMAT; when it says nothing, clients
+                # send base64 (what Snowflake's SDK does then), so that is what is read.
+                data, rows, refused = self.typed.check(
+                    typed, data, now, self.binary_input_format or "BASE64"
+                )
                 self.typed.record(key, ch.name, offset_token, refused, now)
             ch.rows_parsed += rows + len(bad) + len(refused)
             if bad:

@@ -3,7 +3,8 @@
 :func:`convert` takes a decoded JSON value (numbers with a fraction or exponent as ``Decimal``,
 so none is rounded before its column sees it) and a :class:`ColumnType`; it returns the value
 as the emulator stores it (a JSON-encodable value: NUMBER as int or Decimal, FLOAT as float or
-'NaN'/'inf'/'-inf', DATE/TIME/TIMESTAMP_* as ISO text, BINARY as upper-case hex, the rest as
+'NaN'/'inf'/'-inf', DATE/TIME/TIMESTAMP_* as ISO text, BINARY as upper-case hex (read in the
+pipe's BINARY_INPUT_FORMAT: HEX, BASE64 or UTF-8), the rest as
 JSON) or raises :class:`ConversionError` with Snowflake's wording of the problem.
 :func:`convert_row` applies a pipe to one row. The rules, and where the documentation is
 silent, the choices, are listed case by case in tests/unit/test_emulator_types.py.
@@ -11,6 +12,8 @@ silent, the choices, are listed case by case in tests/unit/test_emulator_types.p
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import re
 from collections import deque
@@ -123,14 +126,25 @@ def _varchar(value: Any, t: ColumnType) -> str:
     return s
 
 
-def _binary(value: Any, t: ColumnType) -> str:
+#: The pipe's BINARY_INPUT_FORMAT -> how a JSON string becomes bytes (TO_BINARY's formats).
+BINARY_FORMATS = ("HEX", "BASE64", "UTF-8")
+
+
+def _binary(value: Any, t: ColumnType, fmt: str = "HEX") -> str:
+    """BINARY from a string in the pipe's BINARY_INPUT_FORMAT (HEX, BASE64 or UTF-8)."""
+    name = "hex" if fmt == "HEX" else "base64" if fmt == "BASE64" else "UTF-8"
     if not isinstance(value, str):
-        raise ConversionError(f"The following string is not a legal hex-encoded value: '{value}'")
+        raise ConversionError(f"The following string is not a legal {name}-encoded value: '{value}'")
     try:
-        data = bytes.fromhex(value)
-    except ValueError:
+        if fmt == "HEX":
+            data = bytes.fromhex(value)
+        elif fmt == "BASE64":
+            data = base64.b64decode(value, validate=True)
+        else:
+            data = value.encode("utf-8")
+    except (ValueError, binascii.Error, UnicodeEncodeError):
         raise ConversionError(
-            f"The following string is not a legal hex-encoded value: '{value}'"
+            f"The following string is not a legal {name}-encoded value: '{value[:40]}'"
         ) from None
     if len(data) > (t.length or 8_388_608):
         raise ConversionError(f"Binary value '{value[:40]}' is too long and would be truncated")
@@ -238,8 +252,10 @@ def _time(value: Any, t: ColumnType) -> str:
     return f"{int(h):02d}:{mi}:{int(sec or 0):02d}" + _fraction(nanos, scale)
 
 
-def convert(value: Any, t: ColumnType) -> Any:
-    """``value`` (decoded JSON, not None) as type ``t``; ConversionError if it does not fit."""
+def convert(value: Any, t: ColumnType, binary_format: str = "HEX") -> Any:
+    """``value`` (decoded JSON, not None) as type ``t``; ConversionError if it does not fit.
+
+    ``binary_format``: the pipe's BINARY_INPUT_FORMAT, how strings become BINARY."""
     k = t.kind
     if k == "NUMBER":
         return _number(value, t)
@@ -256,7 +272,7 @@ def convert(value: Any, t: ColumnType) -> Any:
     if k.startswith("TIMESTAMP_"):
         return _timestamp(value, t)
     if k == "BINARY":
-        return _binary(value, t)
+        return _binary(value, t, binary_format)
     if k == "OBJECT" and not isinstance(value, dict):
         raise ConversionError(f"Failed to cast variant value {_text(value)[:40]} to OBJECT")
     if k == "ARRAY" and not isinstance(value, list):
@@ -265,7 +281,12 @@ def convert(value: Any, t: ColumnType) -> Any:
 
 
 def _column_value(
-    column: Column, present: bool, value: Any, identity: Callable[[Column], int], now: float
+    column: Column,
+    present: bool,
+    value: Any,
+    identity: Callable[[Column], int],
+    now: float,
+    binary_format: str,
 ) -> Any:
     if not present:
         if column.identity is not None:
@@ -278,7 +299,7 @@ def _column_value(
         if not column.nullable:
             raise ConversionError("NULL result in a non-nullable column")
         return None
-    return convert(value, column.type)
+    return convert(value, column.type, binary_format)
 
 
 _MISSING = object()
@@ -293,7 +314,11 @@ def _get(row: Any, path: tuple[str, ...]) -> Any:
 
 
 def convert_row(
-    pipe: Pipe, row: dict[str, Any], identity: Callable[[Column], int], now: float
+    pipe: Pipe,
+    row: dict[str, Any],
+    identity: Callable[[Column], int],
+    now: float,
+    binary_format: str = "HEX",
 ) -> dict[str, Any]:
     """The table row that ``row`` becomes through ``pipe``; ConversionError names the column.
 
@@ -315,7 +340,7 @@ def convert_row(
                 v = None
             if v is not None and m.cast is not None:
                 try:
-                    v = convert(v, m.cast)
+                    v = convert(v, m.cast, binary_format)
                 except ConversionError as exc:
                     raise ConversionError(f"Column {m.column}: {exc}") from None
             values[m.column] = v
@@ -323,7 +348,9 @@ def convert_row(
     for c in pipe.table.columns:
         present = c.name in values
         try:
-            out[c.name] = _column_value(c, present, values.get(c.name), identity, now)
+            out[c.name] = _column_value(
+                c, present, values.get(c.name), identity, now, binary_format
+            )
         except ConversionError as exc:
             raise ConversionError(f"Column {c.name}: {exc}") from None
     return out
@@ -357,11 +384,12 @@ class TypedPipes:
         return value
 
     def check(
-        self, pipe: Pipe, data: bytes, now: float
+        self, pipe: Pipe, data: bytes, now: float, binary_format: str = "HEX"
     ) -> tuple[bytes, int, list[tuple[Any, str]]]:
         """``(NDJSON of the converted rows, how many, [(error row, message)])`` of a batch.
 
-        ``data`` is the NDJSON of the rows that are JSON objects (``split_rows``' output).
+        ``data`` is the NDJSON of the rows that are JSON objects (``split_rows``' output);
+        ``binary_format`` the pipe's BINARY_INPUT_FORMAT.
         """
         good: list[bytes] = []
         bad: list[tuple[Any, str]] = []
@@ -373,7 +401,9 @@ class TypedPipes:
         for line in data.splitlines():
             row = _decode_exact(line)
             try:
-                good.append(_encode_json(convert_row(pipe, row, identity, now)))
+                good.append(
+                    _encode_json(convert_row(pipe, row, identity, now, binary_format))
+                )
             except ConversionError as exc:
                 # Kept as it came (a Raw is encoded verbatim): no number is rounded or refused.
                 bad.append((msgspec.Raw(line.strip()), str(exc)))
