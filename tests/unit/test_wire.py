@@ -12,7 +12,8 @@ from snowpipe_stream.emulator._wire import WireLog
 def test_what_a_request_lacks_is_named_and_counted() -> None:
     log = WireLog()
     full = ["Authorization", "Accept", "User-Agent", "X-Snowflake-Authorization-Token-Type"]
-    assert log.note("drop", "snowpipe-stream/1.0 (x)", full, {"requestId": "a", "retryCount": "0"}) == []
+    ids = {"requestId": "a", "retryCount": "0"}
+    assert log.note("drop", "snowpipe-stream/1.0 (x)", full, ids) == []
     lacking = log.note("drop", "curl/8", ["Authorization", "Accept"], {"requestId": "b"})
     assert lacking == [
         "header user-agent",
@@ -24,9 +25,7 @@ def test_what_a_request_lacks_is_named_and_counted() -> None:
     assert log.note("unknown", "x", [], {}) == []  # no expectations for other paths
 
 
-def test_a_retry_repeats_its_id_with_a_higher_count_and_anything_else_reusing_an_id_is_counted() -> (
-    None
-):
+def test_a_retry_repeats_its_id_with_a_higher_count_and_other_reuse_is_counted() -> None:
     log = WireLog()
 
     def send(request_id: str, retry: int, endpoint: str = "append") -> None:

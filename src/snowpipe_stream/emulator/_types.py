@@ -134,7 +134,7 @@ def _binary(value: Any, t: ColumnType, fmt: str = "HEX") -> str:
     """BINARY from a string in the pipe's BINARY_INPUT_FORMAT (HEX, BASE64 or UTF-8)."""
     name = "hex" if fmt == "HEX" else "base64" if fmt == "BASE64" else "UTF-8"
     if not isinstance(value, str):
-        raise ConversionError(f"The following string is not a legal {name}-encoded value: '{value}'")
+        raise ConversionError(f"The following string is not a legal {name}-encoded value: {value}")
     try:
         if fmt == "HEX":
             data = bytes.fromhex(value)
@@ -401,9 +401,7 @@ class TypedPipes:
         for line in data.splitlines():
             row = _decode_exact(line)
             try:
-                good.append(
-                    _encode_json(convert_row(pipe, row, identity, now, binary_format))
-                )
+                good.append(_encode_json(convert_row(pipe, row, identity, now, binary_format)))
             except ConversionError as exc:
                 # Kept as it came (a Raw is encoded verbatim): no number is rounded or refused.
                 bad.append((msgspec.Raw(line.strip()), str(exc)))
