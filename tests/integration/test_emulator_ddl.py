@@ -203,3 +203,18 @@ def test_a_string_that_is_not_in_the_pipes_binary_format_is_an_error_row(
         status = append(emu, rsa_key, clock, "BLOBS-STREAMING", [{"b": text}])
         assert status.rows_error_count == 1
         assert status.last_error_message == f"Column B: The following string is {message}"
+
+
+def test_autoincrement_goes_on_after_a_restart_of_an_emulator_with_a_state_file(
+    rsa_key: PrivateKey, clock: FakeClock, tmp_path: Path
+) -> None:
+    def run(pipe: str, rows: list[dict[str, Any]]) -> list[Any]:
+        with Emulator(
+            users=[(ACCOUNT, USER, rsa_key)], clock=clock, ddl=DDL, state=tmp_path / "emu.db"
+        ) as emu:
+            append(emu, rsa_key, clock, pipe, rows)
+            return [r["SEQ"] for r in emu.rows(DB, SCHEMA, pipe)]
+
+    assert run("TYPED_PIPE", [{"id": 1}, {"id": 2}]) == [1, 2]
+    # Same table through its default pipe, in a new emulator process on the same state file.
+    assert run("EVENTS-STREAMING", [{"ID": 3}, {"ID": 4}]) == [3, 4]

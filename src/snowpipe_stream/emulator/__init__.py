@@ -181,7 +181,7 @@ class Emulator:
             pipes=tuple(pipes),
         )
         if ddl is not None:
-            self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)))
+            self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)), store=self.store)
         self.authority = Authority(self.users, scoped_token_ttl)
         default = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.app = EmulatorApp(

@@ -39,6 +39,14 @@ CREATE TABLE IF NOT EXISTS channels (
     client_seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (database_name, schema_name, pipe_name, channel_key)
 );
+CREATE TABLE IF NOT EXISTS identities (
+    database_name TEXT NOT NULL,
+    schema_name TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    last_value INTEGER NOT NULL,
+    PRIMARY KEY (database_name, schema_name, table_name, column_name)
+);
 """
 #: Columns added since the first schema, for databases written by an older emulator.
 _ADDED_COLUMNS = (
@@ -124,6 +132,22 @@ class Store:
             rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
         for (data,) in rows:
             yield bytes(data)
+
+    def identities(self) -> dict[tuple[tuple[str, str, str], str], int]:
+        """The last AUTOINCREMENT value given, per (table, column): a restart goes on from it."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT database_name, schema_name, table_name, column_name, last_value "
+                "FROM identities"
+            ).fetchall()
+        return {((db, sc, t), c): int(v) for db, sc, t, c, v in rows}
+
+    def save_identities(self, values: dict[tuple[tuple[str, str, str], str], int]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO identities VALUES (?, ?, ?, ?, ?)",
+                [(*table, column, value) for (table, column), value in values.items()],
+            )
 
     def committed_rows(self) -> int:
         with self._lock:

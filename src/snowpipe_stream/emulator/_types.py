@@ -367,10 +367,14 @@ class TypedPipes:
     ``GET /emulator/v1/errors``.
     """
 
-    def __init__(self, schema: Schema, max_errors: int = 10_000) -> None:
+    def __init__(self, schema: Schema, max_errors: int = 10_000, store: Any = None) -> None:
         self.schema = schema
         self.errors: deque[dict[str, Any]] = deque(maxlen=max_errors)
-        self._identity: dict[tuple[tuple[str, str, str], str], int] = {}
+        #: Where AUTOINCREMENT counters live across restarts (the emulator's Store), if anywhere.
+        self._store = store
+        self._identity: dict[tuple[tuple[str, str, str], str], int] = (
+            store.identities() if store is not None else {}
+        )
 
     def pipe(self, key: tuple[str, str, str]) -> Pipe | None:
         return self.schema.pipe(key)
@@ -398,6 +402,7 @@ class TypedPipes:
         def identity(c: Column) -> int:
             return self._next(table, c)
 
+        before = dict(self._identity) if self._store is not None else None
         for line in data.splitlines():
             row = _decode_exact(line)
             try:
@@ -405,6 +410,12 @@ class TypedPipes:
             except ConversionError as exc:
                 # Kept as it came (a Raw is encoded verbatim): no number is rounded or refused.
                 bad.append((msgspec.Raw(line.strip()), str(exc)))
+        if before is not None and before != self._identity:
+            # Saved before the batch commits: a value is never given twice, and a gap (a batch
+            # that then fails) is what Snowflake's AUTOINCREMENT allows too.
+            self._store.save_identities(
+                {k: v for k, v in self._identity.items() if before.get(k) != v}
+            )
         return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
 
     def record(
