@@ -87,6 +87,7 @@ def test_positional_mapping_without_a_column_list() -> None:
         ("CREATE VIEW v AS SELECT 1", "CREATE VIEW is not supported"),
         ("INSERT INTO t VALUES (1)", "statement not supported by the emulator: 'INSERT"),
         ("CREATE TABLE t (g GEOGRAPHY)", "column G of table T: type GEOGRAPHY is not supported"),
+        ("CREATE TABLE t (v VECTOR(FLOAT, 3))", "type VECTOR(FLOAT, 3) is not supported"),
         ("CREATE TABLE t (a INT DEFAULT UUID_STRING())", "DEFAULT UUID_STRING() is not"),
         (
             "CREATE PIPE p AS COPY INTO t FROM (SELECT $1:a FROM "

@@ -177,7 +177,12 @@ def _int(node: Any) -> int:
 def column_type(dt: exp.DataType, where: str) -> ColumnType:
     """The :class:`ColumnType` of a sqlglot data type; a DdlError for unsupported types."""
     T = exp.DataType.Type
-    params = [_int(p) for p in dt.expressions]
+    try:
+        params = [_int(p) for p in dt.expressions]
+    except ValueError:  # VECTOR(FLOAT, 3) and other types whose parameters are not sizes
+        raise DdlError(
+            f"{where}: type {dt.sql('snowflake')} is not supported by the emulator"
+        ) from None
     t = dt.this
     if t == T.DECIMAL:
         p = params[0] if params else 38
