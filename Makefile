@@ -17,7 +17,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict src tests/typing
+	$(BIN)/mypy --strict src tests/typing examples
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q

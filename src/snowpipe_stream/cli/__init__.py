@@ -16,9 +16,11 @@ from typing import Any
 try:
     import click
 except ImportError as exc:  # the library was installed without the [cli] extra
-    raise SystemExit(
-        "snowpipe-stream: the command needs its extra: pip install 'snowpipe-stream[cli]'"
-    ) from exc
+    print(
+        "snowpipe-stream: the command needs its extra: pip install 'snowpipe-stream[cli]'",
+        file=sys.stderr,
+    )
+    raise SystemExit(2) from exc
 
 from .._exceptions import SnowpipeError
 from .._jwt import clamp_lifetime, effective_margin, normalize_account, normalize_user
