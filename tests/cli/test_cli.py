@@ -332,6 +332,22 @@ def test_demo_exits_0(tmp_path: Path) -> None:
     assert "duplicates" in out.stdout and "OK: every row arrived exactly once" in out.stdout
 
 
+def test_the_full_demo_stays_under_200_mb() -> None:
+    # 200,000 rows, as `make demo` runs it; measured as the peak RSS of the demo's process alone
+    # (a fresh parent whose only child it is). It held every row twice and peaked near 480 MB.
+    code = (
+        "import resource, subprocess, sys; "
+        "out = subprocess.run([sys.argv[1], 'demo'], capture_output=True, text=True); "
+        "print(out.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, EXE], capture_output=True, text=True, timeout=120, check=False
+    )
+    status, peak_kib = map(int, out.stdout.split())
+    assert status == 0, out.stderr
+    assert peak_kib < 200 * 1024, f"demo peaked at {peak_kib / 1024:.0f} MiB"
+
+
 def test_emulator_command() -> None:
     with serving([EXE, "emulator", "--port", "0"]) as (first,):
         assert first.startswith("emulator listening on http://127.0.0.1:")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 KINDS = ("page_view", "click", "add_to_cart", "purchase", "search", "signup")
@@ -22,6 +23,12 @@ def event(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def events(n: int, seed: int = 1) -> list[dict[str, Any]]:
+def iter_events(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """The same events as :func:`events`, one at a time (nothing held)."""
     rng = random.Random(seed)
-    return [event(i, rng) for i in range(n)]
+    for i in range(n):
+        yield event(i, rng)
+
+
+def events(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    return list(iter_events(n, seed))

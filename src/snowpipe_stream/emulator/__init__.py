@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,13 @@ class Emulator:
     def rows(self, database: str, schema: str, pipe: str, channel: str | None = None) -> list[Any]:
         """Every committed row of the pipe (or one channel), in commit order."""
         return self.state.rows(database, schema, pipe, channel)
+
+    def iter_rows(
+        self, database: str, schema: str, pipe: str, channel: str | None = None
+    ) -> Iterator[Any]:
+        """The committed rows of :meth:`rows`, one at a time (a committed batch in memory)."""
+        for batch in self.state.iter_batches(database, schema, pipe, channel):
+            yield from batch
 
     def stats(self) -> dict[str, Any]:
         """The counters ``GET /emulator/v1/stats`` answers."""

@@ -14,6 +14,7 @@ import secrets
 import threading
 import zlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,12 +438,19 @@ class EmulatorState:
 
     def rows(self, db: str, schema: str, pipe: str, channel: str | None = None) -> list[Any]:
         """Every committed row of a pipe (or one channel), in commit order."""
+        out: list[Any] = []
+        for batch in self.iter_batches(db, schema, pipe, channel):
+            out.extend(batch)
+        return out
+
+    def iter_batches(
+        self, db: str, schema: str, pipe: str, channel: str | None = None
+    ) -> Iterator[list[Any]]:
+        """The committed rows of a pipe (or one channel), a committed batch at a time."""
         self.settle_all()
         key = (_norm(db), _norm(schema), _norm(pipe))
-        out: list[Any] = []
         for data in self.store.batches(key, None if channel is None else channel_key(channel)):
-            out.extend(_decode(b"[" + b",".join(data.splitlines()) + b"]"))
-        return out
+            yield _decode(b"[" + b",".join(data.splitlines()) + b"]")
 
     def rows_ndjson(self, db: str, schema: str, pipe: str, channel: str | None = None) -> bytes:
         self.settle_all()

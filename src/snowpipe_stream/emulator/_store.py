@@ -123,15 +123,20 @@ class Store:
 
     def batches(self, key: tuple[str, str, str], channel: str | None = None) -> Iterator[bytes]:
         """The NDJSON of every committed batch of a pipe (or one channel), in commit order."""
-        sql = "SELECT data FROM batches WHERE database_name=? AND schema_name=? AND pipe_name=?"
+        sql = "SELECT id FROM batches WHERE database_name=? AND schema_name=? AND pipe_name=?"
         args: tuple[Any, ...] = key
         if channel is not None:
             sql += " AND channel_name=?"
             args = (*key, channel)
         with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
-        for (data,) in rows:
-            yield bytes(data)
+            ids = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        for (batch_id,) in ids:  # one batch in memory at a time
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT data FROM batches WHERE id=?", (batch_id,)
+                ).fetchone()
+            if row is not None:
+                yield bytes(row[0])
 
     def identities(self) -> dict[tuple[tuple[str, str, str], str], int]:
         """The last AUTOINCREMENT value given, per (table, column): a restart goes on from it."""
