@@ -36,6 +36,7 @@ from ._exceptions import (
 )
 from ._keys import PrivateKey
 from ._protocol import ChannelStatus
+from ._resume import ReplayMismatchError, UnitResult, awrite_unit, write_unit
 from ._tokens import JwtManager, TokenState
 from ._version import __version__
 
@@ -66,6 +67,7 @@ __all__ = [
     "PermissionDeniedError",
     "PrivateKey",
     "PrivateKeyError",
+    "ReplayMismatchError",
     "RowTooLargeError",
     "RowTypeError",
     "ServerError",
@@ -74,5 +76,8 @@ __all__ = [
     "ThrottledError",
     "TokenState",
     "UnexpectedResponseError",
+    "UnitResult",
     "__version__",
+    "awrite_unit",
+    "write_unit",
 ]

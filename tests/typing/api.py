@@ -23,7 +23,11 @@ from snowpipe_stream import (
     JwtManager,
     OffsetTokenError,
     PrivateKey,
+    ReplayMismatchError,
     SnowpipeError,
+    UnitResult,
+    awrite_unit,
+    write_unit,
 )
 from snowpipe_stream.testing import FakeClock
 
@@ -54,6 +58,23 @@ async def async_usage(config: ClientConfig) -> str | None:
         token = await channel.get_latest_committed_offset_token()
         await channel.close()
         return token
+
+
+def unit_usage(config: ClientConfig) -> int:
+    with Client("app", "DB", "S", "P", config=config) as client:
+        try:
+            result: UnitResult = write_unit(
+                client, "part-3", iter([{"id": 1}]), "job-7", 2, chunk_rows=500, timeout=60.0
+            )
+        except ReplayMismatchError:
+            raise
+        return result.rows_sent + result.rows_skipped
+
+
+async def async_unit_usage(config: ClientConfig) -> str | None:
+    async with AsyncClient("app", "DB", "S", "P", config=config) as client:
+        result = await awrite_unit(client, "part-3", [{"id": 1}], "job-7")
+        return result.committed_token
 
 
 def auth_usage() -> str:

@@ -27,6 +27,7 @@ def test_public_names() -> None:
         "PermissionDeniedError",
         "PrivateKey",
         "PrivateKeyError",
+        "ReplayMismatchError",
         "RowTooLargeError",
         "RowTypeError",
         "ServerError",
@@ -34,6 +35,9 @@ def test_public_names() -> None:
         "SystemClock",
         "ThrottledError",
         "TokenState",
+        "UnitResult",
+        "awrite_unit",
+        "write_unit",
         "__version__",
     }
     assert expected <= set(snowpipe_stream.__all__)
