@@ -397,6 +397,11 @@ _FIELD_NAMES = frozenset(
 )
 
 
+def setting_names() -> frozenset[str]:
+    """The keys :meth:`ClientConfig.from_sources` takes (the sinks' options use them)."""
+    return _FIELD_NAMES
+
+
 def _known_keys() -> str:
     return "known settings: " + ", ".join(sorted(_FIELD_NAMES))
 
