@@ -103,7 +103,7 @@ def landed(emu: Emulator, prefix: str, partitions: int) -> list[dict[str, Any]]:
 def test_a_batch_write_lands_every_row_once_with_its_values_converted(
     spark: SparkSession, emu: Emulator
 ) -> None:
-    n = 30_000
+    n = 3_000
     df = spark.range(0, n, numPartitions=3).select(
         F.col("id"),
         F.concat(F.lit("name-"), F.col("id").cast("string")).alias("name"),
@@ -144,6 +144,35 @@ def test_a_batch_write_lands_every_row_once_with_its_values_converted(
     )
     assert "AppendData snowpipe_stream" in logs  # the write's plan is in the event log...
     assert body not in logs and "PRIVATE KEY" not in logs  # ...but not the key
+
+
+def test_a_million_rows_over_eight_partitions_land_once_while_scoped_tokens_expire(
+    spark: SparkSession, emu: Emulator
+) -> None:
+    # Scoped tokens that live 2 s: every executor's client renews its own (or is refused and
+    # renews once) many times during the write; nothing of it reaches Spark.
+    n = 1_000_000
+    before = emu.stats()["scoped_tokens_issued"]
+    emu.authority.ttl = 2
+    try:
+        df = spark.range(0, n, numPartitions=8).select(
+            "id", F.concat(F.lit("row-"), F.col("id").cast("string")).alias("s")
+        )
+        sink(df, "big").save()
+    finally:
+        emu.authority.ttl = 3600
+    seen = bytearray(n)
+    count = 0
+    for p in range(8):
+        last = -1
+        for row in emu.iter_rows(DB, SCHEMA, PIPE, f"big-{p}"):
+            assert row["id"] > last  # in order within the channel
+            last = row["id"]
+            seen[row["id"]] += 1
+            count += 1
+    assert count == n and seen.count(1) == n
+    # 8 tasks and the driver's check each need one; the renewals come on top.
+    assert emu.stats()["scoped_tokens_issued"] - before > 9
 
 
 def event_dir(spark: SparkSession) -> str:
@@ -239,8 +268,19 @@ def test_a_streaming_query_replaying_a_micro_batch_after_a_crash_writes_it_once(
 ) -> None:
     source, checkpoint = tmp_path / "in", tmp_path / "chk"
 
+    @F.udf(returnType=LongType(), useArrow=False)
+    def flaky(i: int) -> int:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if context is not None and context.attemptNumber() == 0 and i in (1_500, 4_000, 6_500):
+            raise RuntimeError(f"executor lost at row {i}")  # once per partition, mid-batch
+        return i
+
     def run() -> None:
-        stream = spark.readStream.schema("id LONG").json(str(source))
+        stream = (
+            spark.readStream.schema("id LONG").json(str(source)).select(flaky("id").alias("id"))
+        )
         query = (
             stream.writeStream.format("snowpipe_stream")
             .option("database", DB)
@@ -270,5 +310,8 @@ def test_a_streaming_query_replaying_a_micro_batch_after_a_crash_writes_it_once(
     requests_before = emu.stats()["requests"].get("append 200", 0)
     run()
     assert emu.stats()["requests"].get("append 200", 0) == requests_before
-    ids = sorted(r["id"] for r in landed(emu, "stream", 2))
-    assert ids == list(range(8_000))
+    per_channel = [
+        [r["id"] for r in emu.iter_rows(DB, SCHEMA, PIPE, f"stream-{p}")] for p in range(3)
+    ]
+    assert all(ids == sorted(ids) for ids in per_channel)  # in order within each channel
+    assert sorted(i for ids in per_channel for i in ids) == list(range(8_000))
