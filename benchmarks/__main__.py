@@ -1,8 +1,8 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [e2e] [sdk]`` (``make bench`` runs jwt, client, e2e;
-e2e includes sdk). Sizes:
-``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
+``python -m benchmarks [jwt] [client] [e2e] [sdk] [spark]`` (``make bench`` runs jwt, client,
+e2e, spark; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000) for the Spark
+write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
 (default 1,000,000) for the chaos run.
 """
 
@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_client, bench_e2e, bench_jwt
+from . import bench_client, bench_e2e, bench_jwt, bench_spark
 
 BENCHES = {
     "jwt": bench_jwt.run,
     "client": bench_client.run,
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
+    "spark": bench_spark.run,
 }
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 

@@ -175,6 +175,15 @@ def test_a_million_rows_over_eight_partitions_land_once_while_scoped_tokens_expi
     assert emu.stats()["scoped_tokens_issued"] - before > 9
 
 
+def test_the_spark_benchmark_runs(spark: SparkSession, emu: Emulator) -> None:
+    # `make bench` is not part of `make test`: its Spark part runs here on a tiny input.
+    from benchmarks import bench_spark
+
+    results = bench_spark.measure(spark, emu, 2_000, [1, 2], KEY_ENV, ACCOUNT, USER)
+    assert [p for p, _ in results] == [1, 2] and all(s > 0 for _, s in results)
+    assert 150 < bench_spark.row_size(spark) < 300
+
+
 def event_dir(spark: SparkSession) -> str:
     return spark.conf.get("test.eventlog.dir") or ""
 
