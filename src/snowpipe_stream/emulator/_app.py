@@ -13,7 +13,8 @@ import ipaddress
 import logging
 import re
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -27,6 +28,7 @@ from .._jwt import JwtRejected
 from . import _messages as M
 from ._auth import Authority, ScopedTokenRejected, Users
 from ._faults import FaultPlan, FaultRule
+from ._page import PAGE
 from ._state import EmulatorError, EmulatorState, decode_body
 from ._wire import WireLog
 
@@ -105,10 +107,16 @@ def reached_host(header: str | None) -> str | None:
     return host.rstrip(".").lower()
 
 
+#: How many of the latest requests the live page can show.
+RECENT_REQUESTS = 200
+
+
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        #: The latest requests (for the live page): time, method, path, status, latency, fault.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_REQUESTS)
         self.jwts_rejected = 0
         self.scoped_tokens_issued = 0
         self.scoped_tokens_rejected = 0
@@ -117,6 +125,18 @@ class Stats:
     def count(self, endpoint: str, status: int) -> None:
         with self._lock:
             self.requests[f"{endpoint} {status}"] += 1
+
+    def note(self, method: str, path: str, status: int, started: float, fault: str | None) -> None:
+        entry = {
+            "time_ms": int(time.time() * 1000),
+            "method": method,
+            "path": path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+            "fault": fault,
+        }
+        with self._lock:
+            self.recent.append(entry)
 
     def bump(self, name: str) -> None:
         with self._lock:
@@ -164,6 +184,25 @@ class EmulatorApp:
                 "request_ids_reused": dict(sorted(self.wire.reused.items())),
             }
 
+    def overview(self) -> dict[str, Any]:
+        """What the live page shows: channels, the latest requests, faults, users (their key
+        fingerprints only), and the counters."""
+        with self.stats._lock:
+            recent = list(self.stats.recent)
+        return {
+            "channels": self.state.overview(),
+            "requests": recent[::-1],
+            "faults": {
+                "armed": [r.as_dict() for r in self.faults.rules],
+                "fired": self.faults.fired,
+            },
+            "users": [
+                {"account": account, "user": user, "fingerprints": sorted(keys)}
+                for (account, user), keys in sorted(self.users.snapshot().items())
+            ],
+            "stats": self.stats_doc(),
+        }
+
     # --- ASGI entry -----------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,10 +220,14 @@ class EmulatorApp:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.split(b"?", 1)[0].decode("latin-1")
         method = request.method
-        if path.startswith("/emulator/v1/"):
+        if path == "/favicon.ico":  # browsers ask; the page has none
+            await Response(b"", 204)(scope, receive, send)
+            return
+        if path.startswith("/emulator/v1/") or (path == "/" and method == "GET"):
             response = await self._admin(request, path)
             await response(scope, receive, send)
             return
+        started = time.perf_counter()
         endpoint, params = _route(method, path)
         lacking = self.wire.note(
             endpoint,
@@ -199,12 +242,15 @@ class EmulatorApp:
                 f"The request lacks what Snowflake's SDK sends: {', '.join(lacking)}",
             )
             self.stats.count(endpoint, 400)
+            self.stats.note(method, path, 400, started, None)
             await response(scope, receive, send)
             return
         fault = self.faults.match(method, path) if endpoint != "admin" else None
+        fired = _describe(fault) if fault is not None else None
         if fault is not None and fault.action == "drop_connection":
             _log.info("fault: dropping the connection of %s %s", method, path)
             self.stats.count(endpoint, 0)
+            self.stats.note(method, path, 0, started, fired)
             await _cut(send)
             return
         if fault is not None and fault.action == "respond":
@@ -217,9 +263,11 @@ class EmulatorApp:
         if fault is not None and fault.action == "lost_response":
             _log.info("fault: losing the answer (%d) to %s %s", response.status_code, method, path)
             self.stats.count(endpoint, 0)
+            self.stats.note(method, path, 0, started, fired)
             await _cut(send)
             return
         self.stats.count(endpoint, response.status_code)
+        self.stats.note(method, path, response.status_code, started, fired)
         await response(scope, receive, send)
 
     def _fault_response(self, rule: FaultRule, scoped: bool) -> Response:
@@ -335,8 +383,12 @@ class EmulatorApp:
         client = request.client.host if request.client else None
         if not _is_loopback(client):
             return _error(*M.ADMIN_LOOPBACK_ONLY)
+        if path == "/":
+            return Response(PAGE, 200, media_type="text/html; charset=utf-8")
         what, method = path[len("/emulator/v1/") :], request.method
         try:
+            if what == "overview" and method == "GET":
+                return _json(self.overview())
             if what == "rows" and method == "GET":
                 q = request.query_params
                 missing = [k for k in ("database", "schema", "pipe") if not q.get(k)]
@@ -383,6 +435,12 @@ class EmulatorApp:
         except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
             return _error(400, "ERR_INVALID_REQUEST_BODY", f"bad admin request: {exc}")
         return _error(*M.NOT_FOUND)
+
+
+def _describe(rule: FaultRule) -> str:
+    """A fault rule in a few words, for the live page's request list."""
+    what = rule.code or (rule.action if rule.action != "respond" else str(rule.status or 500))
+    return f"{what} on {rule.method + ' ' if rule.method else ''}{rule.path}"
 
 
 async def _body_object(request: Request) -> dict[str, Any]:

@@ -431,6 +431,29 @@ class EmulatorState:
             del self.channels[(key, ch.key)]
             self.store.delete_channel(key, ch.key)
 
+    def overview(self) -> list[dict[str, Any]]:
+        """Every channel, as the live page shows it (committed token, rows, errors)."""
+        with self.lock:
+            out = []
+            for ch in self.channels.values():
+                self._settle(ch)
+                out.append(
+                    {
+                        "database": ch.pipe[0],
+                        "schema": ch.pipe[1],
+                        "pipe": ch.pipe[2],
+                        "channel": ch.name,
+                        "status": ch.status_code,
+                        "committed_offset_token": ch.committed,
+                        "rows_inserted": ch.rows_inserted,
+                        "rows_error_count": ch.rows_error_count,
+                        "pending_batches": len(ch.pending),
+                        "last_error_message": ch.last_error_message,
+                        "last_error_offset_upper_bound": ch.last_error_offset_upper_bound,
+                    }
+                )
+        return sorted(out, key=lambda c: (c["database"], c["schema"], c["pipe"], c["channel"]))
+
     def settle_all(self) -> None:
         with self.lock:
             for ch in self.channels.values():
