@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from ._arrow import arrow_ndjson, dataframe_table
 from ._batching import Batch, BatchBuilder, check_token, parse_int_token, row_tokens, token_reached
 from ._constants import (
     AUTO_OFFSET_TOKEN_PREFIX,
@@ -231,6 +232,25 @@ class ChannelCore:
         if bad:
             line = bytes(data).split(b"\n")[bad[0] - 1]
             raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(line)}")
+        if not count:
+            return False
+        return self._add_blob(blob, count, start, end)
+
+    def encode_arrow(
+        self, data: object, start: str | None, end: str | None
+    ) -> tuple[bytes, int, str | None, str | None]:
+        """Arrow ``data`` as NDJSON, its row count and the checked tokens; changes no state
+        (the shells run it without the state lock: it is the costly part)."""
+        self.check_open()
+        start = check_token(start, "start_offset_token")
+        end = check_token(end, "end_offset_token")
+        blob, count = arrow_ndjson(data, self.binary_format or DEFAULT_PIPE_BINARY_FORMAT)
+        return blob, count, start, end
+
+    def add_encoded(self, encoded: tuple[bytes, int, str | None, str | None]) -> bool:
+        """Buffer what :meth:`encode_arrow` made, as ``append_rows`` buffers its rows."""
+        self.check_open()
+        blob, count, start, end = encoded
         if not count:
             return False
         return self._add_blob(blob, count, start, end)
@@ -1009,6 +1029,34 @@ class Channel:
         if ready:
             self._run(self._core.send_flow())
 
+    def append_arrow(
+        self,
+        data: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        """Buffer the rows of a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or an
+        iterable of batches, converted column by column to the JSON Snowflake expects (see
+        ``snowpipe_stream._arrow``). Offset tokens as for :meth:`append_rows`: the whole call
+        is converted before any of it is buffered, and a bad value (a NaN, a type JSON cannot
+        carry) raises :class:`InvalidRowError` naming its row and column. Needs pyarrow
+        (``pip install "snowpipe-stream[arrow]"``)."""
+        encoded = self._core.encode_arrow(data, start_offset_token, end_offset_token)
+        with self._state:
+            ready = self._core.add_encoded(encoded)
+        if ready:
+            self._run(self._core.send_flow())
+
+    def append_dataframe(
+        self,
+        df: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        """Buffer the rows of a pandas or polars DataFrame, through Arrow (polars without a
+        copy; pandas' index is not sent: ``reset_index()`` to send it). As :meth:`append_arrow`."""
+        self.append_arrow(dataframe_table(df), start_offset_token, end_offset_token)
+
     def flush(self) -> None:
         """Send every buffered row now (does not wait for the commit)."""
         with self._state:
@@ -1118,6 +1166,24 @@ class AsyncChannel:
     ) -> None:
         if self._core.add_ndjson(data, start_offset_token, end_offset_token):
             await self._client._run(self._core.send_flow())
+
+    async def append_arrow(
+        self,
+        data: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        encoded = self._core.encode_arrow(data, start_offset_token, end_offset_token)
+        if self._core.add_encoded(encoded):
+            await self._client._run(self._core.send_flow())
+
+    async def append_dataframe(
+        self,
+        df: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        await self.append_arrow(dataframe_table(df), start_offset_token, end_offset_token)
 
     async def flush(self) -> None:
         self._core.check_open()
