@@ -1,6 +1,7 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [e2e] [sdk]`` (``make bench`` runs jwt, client, e2e;
+``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk]`` (``make bench`` runs jwt, client,
+arrow, e2e;
 e2e includes sdk). Sizes:
 ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
 (default 1,000,000) for the chaos run.
@@ -14,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_client, bench_e2e, bench_jwt
+from . import bench_arrow, bench_client, bench_e2e, bench_jwt
 
 BENCHES = {
     "jwt": bench_jwt.run,
     "client": bench_client.run,
+    "arrow": bench_arrow.run,
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
 }

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from base64 import b64encode
+from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -44,7 +44,15 @@ import msgspec
 
 from ._exceptions import InvalidRowError, RowTypeError
 
-__all__ = ["INSTALL_HINT", "arrow_ndjson", "pyarrow", "to_batches"]
+__all__ = [
+    "INSTALL_HINT",
+    "ArrowRows",
+    "arrow_ndjson",
+    "arrow_rows",
+    "dataframe_table",
+    "pyarrow",
+    "to_batches",
+]
 
 INSTALL_HINT = 'pip install "snowpipe-stream[arrow]"'
 #: Rows converted at a time: keeps every intermediate array small (and in cache), and far from
@@ -136,14 +144,46 @@ def dataframe_table(df: object) -> Any:
 # --- conversion --------------------------------------------------------------------------
 
 
+class ArrowRows:
+    """Arrow rows as NDJSON, and each line's length (to cut requests between lines without
+    searching the bytes again)."""
+
+    __slots__ = ("_lengths", "ndjson", "rows")
+
+    def __init__(self, ndjson: bytes, rows: int, lengths: list[Any]) -> None:
+        self.ndjson, self.rows, self._lengths = ndjson, rows, lengths
+
+    def line_ends(self) -> list[int]:
+        """Where each line ends in :attr:`ndjson` (after its ``\\n``)."""
+        if not self._lengths:
+            return []
+        lengths = _pa.concat_arrays(self._lengths)
+        return _pc.cumulative_sum(lengths).to_pylist()  # type: ignore[no-any-return]
+
+    def longest(self) -> tuple[int, int]:
+        """``(length, row)`` of the longest line (with its ``\\n``), ``(0, -1)`` if none."""
+        if not self.rows:
+            return 0, -1
+        lengths = _pa.concat_arrays(self._lengths)
+        length = _pc.max(lengths).as_py()
+        return length, _pc.index(lengths, length).as_py()
+
+
 def arrow_ndjson(data: object, binary_format: str = "hex") -> tuple[bytes, int]:
     """``(NDJSON, rows)`` of Arrow ``data`` (see :func:`to_batches`), one line per row.
 
     Raises :class:`InvalidRowError` (a NaN, a bad UTF-8 binary) or :class:`RowTypeError` (a
     type JSON cannot carry) naming the column; nothing is returned in part.
     """
+    out = arrow_rows(data, binary_format)
+    return out.ndjson, out.rows
+
+
+def arrow_rows(data: object, binary_format: str = "hex") -> ArrowRows:
+    """:func:`arrow_ndjson`, with each line's length."""
     pyarrow()
     parts: list[Any] = []
+    lengths: list[Any] = []
     rows = 0
     for batch in to_batches(data):
         names = batch.schema.names
@@ -155,17 +195,21 @@ def arrow_ndjson(data: object, binary_format: str = "hex") -> tuple[bytes, int]:
             )
         for start in range(0, batch.num_rows, SLICE_ROWS):
             part = batch.slice(start, SLICE_ROWS)
-            parts.append(_lines(part, binary_format, rows + start))
+            texts = _lines(part, binary_format, rows + start)
+            parts.append(_body(texts))
+            offsets = _offsets(texts)
+            lengths.append(_pc.subtract(offsets[1:], offsets[:-1]))
         rows += batch.num_rows
-    return b"".join(parts), rows
+    return ArrowRows(b"".join(parts), rows, lengths)
 
 
 def _lines(batch: Any, binary_format: str, first_row: int) -> Any:
+    """One JSON object and its ``\\n`` per row of ``batch``: a string array without nulls."""
     if batch.num_columns == 0:
-        return b"{}\n" * batch.num_rows
+        return _pa.array(["{}\n"] * batch.num_rows, _pa.string())
     pieces = _object(batch.schema.names, batch.columns, "", binary_format, first_row)
     pieces[-1] += "\n"
-    return _body(_pc.binary_join_element_wise(*pieces, ""))
+    return _pc.binary_join_element_wise(*pieces, "")
 
 
 def _offsets(texts: Any) -> Any:
@@ -368,10 +412,12 @@ def _binaries(arr: Any, where: str, binary_format: str, first_row: int) -> Any:
         return _strings(texts)
     if binary_format == "hex":
         return _quote(_hex(data))
-    return pa.array(
-        [None if v is None else '"' + b64encode(v).decode("ascii") + '"' for v in data.to_pylist()],
-        pa.string(),
+    # Base64 does not split at value boundaries: one C call per value.
+    b64 = b2a_base64
+    encoded = pa.array(
+        [None if v is None else b64(v, newline=False) for v in data.to_pylist()], pa.binary()
     )
+    return _quote(encoded.cast(pa.string()))
 
 
 def _bad_utf8(value: bytes) -> bool:
