@@ -27,8 +27,9 @@ from ._readers import BadInput
 
 __all__ = ["COLUMNAR_FORMATS"]
 
-#: Rows converted at a time (a Parquet row group may be larger: it is read in slices).
-BATCH_ROWS = 65_536
+#: Rows read and converted at a time: small enough that the conversion's intermediate arrays
+#: stay a few MB (a Parquet row group may be larger: it is read in slices).
+BATCH_ROWS = 16_384
 
 Item = tuple[int, Any, int]
 _encode = msgspec.json.Encoder().encode
@@ -53,7 +54,11 @@ def _parquet(source: str, stream: IO[bytes]) -> Iterator[Item]:
             "a file, or send Arrow IPC stream format (--format arrow)",
         )
     try:
-        batches = pq.ParquetFile(stream).iter_batches(batch_size=BATCH_ROWS)
+        # Without pre-buffering or reader threads: one row group's column chunks at a time
+        # (peak memory 22 MB of Arrow's instead of 68 MB for a 50 MB file; the reading is not
+        # the bound, sending is).
+        parquet = pq.ParquetFile(stream, pre_buffer=False)
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=False)
         yield from _rows(source, batches)
     except (pyarrow().ArrowInvalid, OSError) as exc:
         raise BadInput(source, 0, f"invalid Parquet: {exc}") from None
