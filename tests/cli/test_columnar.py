@@ -7,6 +7,7 @@ committed row exactly as for NDJSON lines.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from snowpipe_stream.cli._columnar import _parquet
+from snowpipe_stream.cli._readers import BadInput, Source, read_records
 from snowpipe_stream.emulator import Emulator
 from tests.cli.test_cli import EXE, PIPE_ARGS, committed, emu, env_for, ingest
 
@@ -120,13 +123,18 @@ def test_arrow_ipc_file_and_stream_and_binary_columns(emu: Emulator, tmp_path: P
     assert committed(emu, "stream") == list(range(1, 51))
 
 
-def test_parquet_from_a_pipe_is_refused_with_advice(emu: Emulator, tmp_path: Path) -> None:
-    out = ingest(
-        emu, "-", channel="p", stdin=b"PAR1", extra=("--format", "parquet", "--input-id", "x")
-    )
-    assert out.returncode == 65
-    assert "Parquet is read from its end, so it cannot come from a pipe" in out.stderr
+def test_parquet_from_a_pipe_and_broken_files_are_refused_with_advice(tmp_path: Path) -> None:
+    """The reader itself, in process (the command's exit 65 for a BadInput is test_cli's)."""
+    read, write = os.pipe()
+    os.write(write, b"PAR1")
+    os.close(write)
+    with open(read, "rb") as pipe, pytest.raises(BadInput, match="cannot come from a pipe"):
+        next(_parquet("<stdin>", pipe))
     (tmp_path / "not.parquet").write_bytes(b"not parquet at all")
-    out = ingest(emu, str(tmp_path / "not.parquet"), channel="p", extra=("--format", "parquet"))
-    assert out.returncode == 65 and "invalid Parquet" in out.stderr, out.stderr
-    assert committed(emu, "p") == []
+    source = Source(str(tmp_path / "not.parquet"), "not.parquet", "not.parquet", stream=False)
+    with pytest.raises(BadInput, match=r"not.parquet:0: invalid Parquet"):
+        list(read_records(source, "parquet"))
+    (tmp_path / "not.arrow").write_bytes(b"ARROW1 but not really")
+    source = Source(str(tmp_path / "not.arrow"), "not.arrow", "not.arrow", stream=False)
+    with pytest.raises(BadInput, match=r"not.arrow:0: invalid Arrow IPC data"):
+        list(read_records(source, "arrow"))
