@@ -1,9 +1,9 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [e2e] [sdk] [spark]`` (``make bench`` runs jwt, client,
-e2e, spark; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000) for the Spark
-write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
-(default 1,000,000) for the chaos run.
+``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk] [spark]`` (``make bench`` runs jwt,
+client, arrow, e2e, spark; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000)
+for the Spark write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file,
+``SNOWPIPE_CHAOS_ROWS`` (default 1,000,000) for the chaos run.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_client, bench_e2e, bench_jwt, bench_spark
+from . import bench_arrow, bench_client, bench_e2e, bench_jwt, bench_spark
 
 BENCHES = {
     "jwt": bench_jwt.run,
     "client": bench_client.run,
+    "arrow": bench_arrow.run,
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
     "spark": bench_spark.run,

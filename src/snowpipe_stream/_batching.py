@@ -13,6 +13,7 @@ offset token always says exactly where the committed rows end.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,6 +271,44 @@ class BatchBuilder:
             if len(self._buf) + len(data) > self._max and self._rows:
                 out.append(self._cut())
             self._append(data, 1, start if i == 0 else token, token, now)
+
+    def add_lines(
+        self,
+        blob: bytes,
+        ends: list[int],
+        tokens: list[str] | None,
+        start: str | None,
+        end: str | None,
+        now: float,
+        out: list[Batch],
+    ) -> None:
+        """:meth:`add_split` for lines whose ends are known (``ends[i]``: where line ``i``
+        ends, after its ``\\n``; every line at most ``max_bytes``, already checked): the same
+        batches, cut by a search over ``ends`` instead of a step per row.
+
+        ``tokens`` are the rows' tokens, or None when only the last row has one (``end``).
+        """
+        n = len(ends)
+        i = pos = 0
+        while i < n:
+            fit = bisect_right(ends, pos + self._max - len(self._buf), i)
+            if fit == i:  # not even the next line fits: the buffered rows make a batch
+                assert self._rows, "a line over max_bytes was not refused"
+                out.append(self._cut())
+                continue
+            last = fit - 1
+            if tokens is None:
+                # As add_split: a batch starts at the first token among its rows (row 0's is
+                # ``start``; only the call's last row has one of its own).
+                last_token = end if fit == n else None
+                first_token = start if i == 0 else None
+                if first_token is None and (i > 0 or fit > 1):
+                    first_token = last_token
+            else:
+                first_token, last_token = (start if i == 0 else tokens[i]), tokens[last]
+                self._tokens.update(tokens[i:last])  # for waits on any of them
+            self._append(blob[pos : ends[last]], fit - i, first_token, last_token, now)
+            pos, i = ends[last], fit
 
     def _append(
         self, blob: bytes, rows: int, start: str | None, end: str | None, now: float

@@ -55,8 +55,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ._arrow import ArrowRows, arrow_rows, dataframe_table
 from ._batching import Batch, BatchBuilder, check_token, parse_int_token, row_tokens, token_reached
 from ._constants import (
     AUTO_OFFSET_TOKEN_PREFIX,
@@ -234,6 +235,54 @@ class ChannelCore:
         if not count:
             return False
         return self._add_blob(blob, count, start, end)
+
+    def encode_arrow(
+        self, data: object, start: str | None, end: str | None
+    ) -> tuple[ArrowRows, str | None, str | None]:
+        """Arrow ``data`` as NDJSON rows, and the checked tokens; changes no state (the shells
+        run it without the state lock: it is the costly part)."""
+        self.check_open()
+        start = check_token(start, "start_offset_token")
+        end = check_token(end, "end_offset_token")
+        rows = arrow_rows(data, self.binary_format or DEFAULT_PIPE_BINARY_FORMAT)
+        return rows, start, end
+
+    def add_encoded(self, encoded: tuple[ArrowRows, str | None, str | None]) -> bool:
+        """Buffer what :meth:`encode_arrow` made, by append_rows' rules (:meth:`_add_blob`);
+        a call over one request is cut at the line ends Arrow gave, not row by row."""
+        self.check_open()
+        rows, start, end = encoded
+        blob, count = rows.ndjson, rows.rows
+        if not count:
+            return False
+        if len(blob) <= self.builder.max_bytes:
+            return self._add_blob(blob, count, start, end)
+        if start is not None and start == self.committed:
+            self._claim(start, "start_offset_token")
+        longest, row = rows.longest()
+        if longest > self.builder.max_bytes:
+            ends = rows.line_ends()
+            line = blob[ends[row - 1] if row else 0 : ends[row]]
+            self.builder.check_line(line, where=f"row {row}")
+        # row_tokens gives a str for every row, or None.
+        tokens = cast("list[str] | None", row_tokens(start, end, count))
+        if tokens is None:
+            if end is not None:
+                self._claim(end, "end_offset_token")
+        else:
+            # Any row may end a request: each token is claimed, as _add_blob does (at C speed).
+            given = set(tokens)
+            if (
+                self.committed in given
+                or self.builder.end_token in given
+                or not given.isdisjoint(self.kept_ends)
+            ):
+                for token in tokens:
+                    self._claim(token, "end_offset_token")
+        out: list[Batch] = []
+        now = self.core.clock.monotonic()
+        self.builder.add_lines(blob, rows.line_ends(), tokens, start, end, now, out)
+        return self._enqueue(out)
 
     def _add_blob(self, blob: bytes, count: int, start: str | None, end: str | None) -> bool:
         out: list[Batch] = []
@@ -1009,6 +1058,34 @@ class Channel:
         if ready:
             self._run(self._core.send_flow())
 
+    def append_arrow(
+        self,
+        data: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        """Buffer the rows of a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or an
+        iterable of batches, converted column by column to the JSON Snowflake expects (see
+        ``snowpipe_stream._arrow``). Offset tokens as for :meth:`append_rows`: the whole call
+        is converted before any of it is buffered, and a bad value (a NaN, a type JSON cannot
+        carry) raises :class:`InvalidRowError` naming its row and column. Needs pyarrow
+        (``pip install "snowpipe-stream[arrow]"``)."""
+        encoded = self._core.encode_arrow(data, start_offset_token, end_offset_token)
+        with self._state:
+            ready = self._core.add_encoded(encoded)
+        if ready:
+            self._run(self._core.send_flow())
+
+    def append_dataframe(
+        self,
+        df: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        """Buffer the rows of a pandas or polars DataFrame, through Arrow (polars without a
+        copy; pandas' index is not sent: ``reset_index()`` to send it). As :meth:`append_arrow`."""
+        self.append_arrow(dataframe_table(df), start_offset_token, end_offset_token)
+
     def flush(self) -> None:
         """Send every buffered row now (does not wait for the commit)."""
         with self._state:
@@ -1118,6 +1195,24 @@ class AsyncChannel:
     ) -> None:
         if self._core.add_ndjson(data, start_offset_token, end_offset_token):
             await self._client._run(self._core.send_flow())
+
+    async def append_arrow(
+        self,
+        data: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        encoded = self._core.encode_arrow(data, start_offset_token, end_offset_token)
+        if self._core.add_encoded(encoded):
+            await self._client._run(self._core.send_flow())
+
+    async def append_dataframe(
+        self,
+        df: Any,
+        start_offset_token: str | None = None,
+        end_offset_token: str | None = None,
+    ) -> None:
+        await self.append_arrow(dataframe_table(df), start_offset_token, end_offset_token)
 
     async def flush(self) -> None:
         self._core.check_open()

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+import polars
+import pyarrow
+
 from snowpipe_stream import (
     AsyncChannel,
     AsyncClient,
@@ -38,6 +41,10 @@ def sync_usage(config: ClientConfig) -> str | None:
         channel, status = opened
         channel.append_row({"id": 1}, offset_token="1")
         channel.append_rows([{"id": 2}, {"id": 3}], start_offset_token="2", end_offset_token="3")
+        channel.append_arrow(
+            pyarrow.table({"id": [4]}), start_offset_token="4", end_offset_token="4"
+        )
+        channel.append_dataframe(polars.DataFrame({"id": [5]}), "5", "5")
         channel.flush()
         committed: str | None = channel.wait_for_commit("3", timeout=60)
         channel.wait_for_commit(lambda token: token is not None, timeout=1.5)
@@ -55,6 +62,8 @@ async def async_usage(config: ClientConfig) -> str | None:
         channel, _ = await client.open_channel("ch")
         await channel.append_row({"id": 1})
         await channel.append_rows([{"id": 2}], "2", "2")
+        await channel.append_arrow(pyarrow.table({"id": [3]}).to_batches(), "3", "3")
+        await channel.append_dataframe(polars.DataFrame({"id": [4]}), end_offset_token="4")
         token = await channel.get_latest_committed_offset_token()
         await channel.close()
         return token

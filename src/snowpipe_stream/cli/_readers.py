@@ -26,7 +26,7 @@ import msgspec
 
 from ._identity import Content, InputId, Refusal
 
-FORMATS = ("ndjson", "csv", "json")
+FORMATS = ("ndjson", "csv", "json", "parquet", "arrow")
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -278,3 +278,8 @@ _FORMATS: dict[str, tuple[Any, Any, Callable[[Any], bytes]]] = {  # reader, deco
     "csv": (_csv, _decode_parsed, _encode),
     "json": (_json, _decode_parsed, _encode),
 }
+
+# Parquet and Arrow IPC (pyarrow): a module of their own, which imports BadInput from here.
+from ._columnar import COLUMNAR_FORMATS  # noqa: E402
+
+_FORMATS.update(COLUMNAR_FORMATS)
