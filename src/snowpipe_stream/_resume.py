@@ -44,6 +44,7 @@ __all__ = [
     "parse_unit_token",
     "unit_token",
     "write_unit",
+    "write_unit_arrow",
 ]
 
 #: ``committed_rows``' answer when a later unit of the same write is committed: skip them all.
@@ -147,6 +148,18 @@ class UnitPlan:
         if chunk:
             yield self._chunk(chunk)
 
+    def span(self, n: int) -> tuple[int, str, str] | None:
+        """For the next block of ``n`` rows (a columnar batch): ``(offset, start, end)``, the
+        first row of the block still to send and the tokens of it and of the block's last row;
+        None when the whole block is committed already."""
+        first = self.rows_seen + 1
+        self.rows_seen += n
+        if n <= 0 or self.rows_seen <= self.skip:
+            return None
+        offset = max(0, self.skip - first + 1)
+        self.rows_sent += n - offset
+        return offset, f"{self._prefix}{first + offset}", f"{self._prefix}{self.rows_seen}"
+
     def cut(self, chunk: list[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], str, str]:
         """The tokens for a ``chunk`` filled by :meth:`take` (async shells iterate themselves)."""
         return self._chunk(chunk)
@@ -212,6 +225,31 @@ def write_unit(
     plan = UnitPlan(write_id, sequence, status.last_committed_offset_token, chunk_rows)
     for chunk, start, end in plan.chunks(rows):
         ch.append_rows(chunk, start, end)
+    last = plan.finish()
+    committed = ch.wait_for_commit(last, timeout) if last is not None else plan.committed_before
+    ch.close(timeout=timeout)
+    return _result(channel, plan, committed)
+
+
+def write_unit_arrow(
+    client: Client,
+    channel: str,
+    batches: Iterable[Any],
+    write_id: str,
+    sequence: int = 0,
+    *,
+    timeout: float = DEFAULT_COMMIT_TIMEOUT_SECS,
+) -> UnitResult:
+    """:func:`write_unit` for columnar data: ``batches`` of ``pyarrow.RecordBatch`` (or
+    tables), appended with :meth:`~snowpipe_stream.Channel.append_arrow`; a batch that is
+    partly committed is sliced, one that is wholly committed is not converted at all."""
+    ch, status = client.open_channel(channel)
+    plan = UnitPlan(write_id, sequence, status.last_committed_offset_token)
+    for batch in batches:
+        span = plan.span(batch.num_rows)
+        if span is not None:
+            offset, start, end = span
+            ch.append_arrow(batch.slice(offset) if offset else batch, start, end)
     last = plan.finish()
     committed = ch.wait_for_commit(last, timeout) if last is not None else plan.committed_before
     ch.close(timeout=timeout)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 try:
+    import pyspark.sql.datasource as _datasource
     from pyspark import TaskContext
     from pyspark.sql.datasource import (
         DataSource,
@@ -55,7 +56,6 @@ try:
         ArrayType,
         DataType,
         MapType,
-        Row,
         StructType,
         TimestampType,
     )
@@ -63,7 +63,6 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by the d
     raise ImportError(
         'snowpipe_stream.spark needs PySpark 4 and pyarrow: pip install "snowpipe-stream[spark]"'
     ) from exc
-
 from ._client import Client
 from ._config import ClientConfig, setting_names
 from ._exceptions import ConfigError, SnowpipeError
@@ -76,7 +75,12 @@ from ._resume import (
     check_write_id,
     committed_rows,
     write_unit,
+    write_unit_arrow,
 )
+
+# Spark 4.0 has an Arrow writer for batch writes, 4.1 for streaming writes too.
+_ArrowWriterBase: Any = getattr(_datasource, "DataSourceArrowWriter", None)
+_StreamArrowWriterBase: Any = getattr(_datasource, "DataSourceStreamArrowWriter", None)
 
 __all__ = ["NAME", "PartitionCommit", "SinkOptions", "SnowpipeStreamDataSource", "register"]
 
@@ -294,21 +298,37 @@ class PartitionCommit(WriterCommitMessage):
 
 
 def _write_partition(
-    options: SinkOptions, schema: StructType, rows: Iterator[Row], write_id: str, sequence: int
+    options: SinkOptions,
+    schema: StructType,
+    data: Iterator[Any],
+    write_id: str,
+    sequence: int,
+    arrow: bool = False,
 ) -> PartitionCommit:
+    """One task: its partition (Rows, or Arrow record batches) through its channel, once."""
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
-    convert = _row_converter(schema)
     with options.client() as client:
-        result = write_unit(
-            client,
-            options.channel(partition),
-            (convert(row) for row in rows),
-            write_id,
-            sequence,
-            chunk_rows=options.chunk_rows,
-            timeout=options.commit_timeout,
-        )
+        if arrow:
+            result = write_unit_arrow(
+                client,
+                options.channel(partition),
+                data,
+                write_id,
+                sequence,
+                timeout=options.commit_timeout,
+            )
+        else:
+            convert = _row_converter(schema)
+            result = write_unit(
+                client,
+                options.channel(partition),
+                (convert(row) for row in data),
+                write_id,
+                sequence,
+                chunk_rows=options.chunk_rows,
+                timeout=options.commit_timeout,
+            )
     _log.info(
         "partition %d: %d rows sent, %d committed before, channel %s at %s",
         partition,
@@ -383,14 +403,20 @@ def _report(options: SinkOptions, messages: list[PartitionCommit | None], what: 
 
 
 class SnowpipeBatchWriter(DataSourceWriter):
+    """A batch write through Spark Rows (for schemas Arrow cannot carry as JSON: VARIANT)."""
+
+    arrow = False
+
     def __init__(self, options: SinkOptions, schema: StructType) -> None:
         self.options = options
         self.schema = schema
         #: Made once, when the write is planned: every task and retry of this job shares it.
         self.write_id = options.write_id or f"spark-{uuid.uuid4().hex}"
 
-    def write(self, iterator: Iterator[Row]) -> PartitionCommit:
-        return _write_partition(self.options, self.schema, iterator, self.write_id, 0)
+    def write(self, iterator: Iterator[Any]) -> PartitionCommit:
+        return _write_partition(
+            self.options, self.schema, iterator, self.write_id, 0, arrow=self.arrow
+        )
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         _confirm(self.options, _ours(messages), self.write_id, 0)
@@ -400,11 +426,15 @@ class SnowpipeBatchWriter(DataSourceWriter):
 
 
 class SnowpipeStreamWriter(DataSourceStreamWriter):
+    """A streaming write through Spark Rows (Spark 4.0, or a schema with VARIANT)."""
+
+    arrow = False
+
     def __init__(self, options: SinkOptions, schema: StructType) -> None:
         self.options = options
         self.schema = schema
 
-    def write(self, iterator: Iterator[Row]) -> PartitionCommit:
+    def write(self, iterator: Iterator[Any]) -> PartitionCommit:
         context = TaskContext.get()
         query = context.getLocalProperty("sql.streaming.queryId") if context else None
         batch = context.getLocalProperty("streaming.sql.batchId") if context else None
@@ -412,7 +442,9 @@ class SnowpipeStreamWriter(DataSourceStreamWriter):
             raise SnowpipeError(
                 "the streaming sink runs without Spark's query id or batch id on the task"
             )
-        return _write_partition(self.options, self.schema, iterator, query, int(batch))
+        return _write_partition(
+            self.options, self.schema, iterator, query, int(batch), arrow=self.arrow
+        )
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         ours = _ours(messages)
@@ -440,7 +472,43 @@ class SnowpipeStreamDataSource(DataSource):
         return SinkOptions.parse(self.options)
 
     def writer(self, schema: StructType, overwrite: bool) -> SnowpipeBatchWriter:
-        return SnowpipeBatchWriter(self._sink(overwrite), schema)
+        sink = self._sink(overwrite)
+        if _ArrowBatchWriter is not None and _arrow_carries(schema):
+            return _ArrowBatchWriter(sink, schema)  # type: ignore[no-any-return]
+        return SnowpipeBatchWriter(sink, schema)
 
     def streamWriter(self, schema: StructType, overwrite: bool) -> SnowpipeStreamWriter:
-        return SnowpipeStreamWriter(self._sink(overwrite), schema)
+        sink = self._sink(overwrite)
+        if _ArrowStreamWriter is not None and _arrow_carries(schema):
+            return _ArrowStreamWriter(sink, schema)  # type: ignore[no-any-return]
+        return SnowpipeStreamWriter(sink, schema)
+
+
+def _arrow_carries(dt: DataType) -> bool:
+    """Whether Spark's Arrow form of ``dt`` converts to the JSON Snowflake expects (VARIANT
+    arrives as a struct of two binaries: it goes through Rows instead)."""
+    if type(dt).__name__ == "VariantType":
+        return False
+    if isinstance(dt, StructType):
+        return all(_arrow_carries(f.dataType) for f in dt.fields)
+    if isinstance(dt, ArrayType):
+        return _arrow_carries(dt.elementType)
+    if isinstance(dt, MapType):
+        return _arrow_carries(dt.keyType) and _arrow_carries(dt.valueType)
+    return True
+
+
+# The fast path: Spark hands each task Arrow record batches, converted column by column
+# (snowpipe_stream._arrow), not a Python Row per row.
+_ArrowBatchWriter: Any = None
+_ArrowStreamWriter: Any = None
+if _ArrowWriterBase is not None:
+
+    class _ArrowBatchWriter(SnowpipeBatchWriter, _ArrowWriterBase):  # type: ignore[no-redef,misc]
+        arrow = True
+
+
+if _StreamArrowWriterBase is not None:
+
+    class _ArrowStreamWriter(SnowpipeStreamWriter, _StreamArrowWriterBase):  # type: ignore[no-redef,misc]
+        arrow = True

@@ -121,3 +121,14 @@ def _tokens(start: str, end: str, n: int) -> list[str]:
     _, b = end.rsplit(":", 1)
     assert int(b) - int(a) == n - 1
     return [f"{prefix}:{int(a) + i}" for i in range(n)]
+
+
+def test_spans_of_columnar_blocks_skip_whole_and_partly_committed_blocks() -> None:
+    plan = UnitPlan("w", 0, "w:0:25")
+    assert plan.span(10) is None  # rows 1-10: committed
+    assert plan.span(10) is None  # 11-20
+    assert plan.span(10) == (5, "w:0:26", "w:0:30")  # 21-30: from its 6th row
+    assert plan.span(0) is None
+    assert plan.span(3) == (0, "w:0:31", "w:0:33")
+    assert (plan.rows_seen, plan.rows_sent) == (33, 8)
+    assert plan.finish() == "w:0:33"
