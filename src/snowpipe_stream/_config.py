@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,9 @@ class ClientConfig:
     private_key: PrivateKey | str | bytes | None = None
     private_key_file: str | None = None
     private_key_passphrase: str | None = None
+    #: A callable returning the current :class:`PrivateKey` (a secret manager): called at
+    #: start, before each new JWT and before the retry of a 401, so a rotated key is picked up.
+    private_key_provider: Callable[[], PrivateKey] | None = None
     role: str | None = None
     #: Deprecated: a JWT minted by the caller. Works, but cannot be refreshed.
     jwt: str | None = None
@@ -272,6 +275,17 @@ class ClientConfig:
                 "give private_key or private_key_file, not both "
                 f"({where('private_key')}, {where('private_key_file')})"
             )
+        provider = self.private_key_provider
+        if provider is not None:
+            if not callable(provider):
+                raise ConfigError(
+                    f"{where('private_key_provider')} must be a callable returning a PrivateKey"
+                )
+            if self.private_key is not None or self.private_key_file is not None:
+                raise ConfigError(
+                    "give private_key_provider or a private key (private_key, "
+                    "private_key_file), not both"
+                )
         given = self.private_key
         if isinstance(given, str | bytes | bytearray):
             raw = given if isinstance(given, str) else bytes(given)
@@ -291,18 +305,19 @@ class ClientConfig:
                 "private_key",
                 PrivateKey.from_file(self.private_key_file, self.private_key_passphrase),
             )
-        if self.private_key is not None and self.jwt is not None:
+        has_key = self.private_key is not None or provider is not None
+        if has_key and self.jwt is not None:
             _log.warning(
                 "both a private key and a JWT are configured; using the private key "
                 "and ignoring the JWT"
             )
             set_(self, "jwt", None)
-        if self.private_key is None and self.jwt is None:
+        if not has_key and self.jwt is None:
             raise ConfigError(
                 "no credentials: give private_key_file (or SNOWFLAKE_PRIVATE_KEY_PATH), or "
                 "private_key (or SNOWFLAKE_PRIVATE_KEY)"
             )
-        if self.private_key is not None:
+        if has_key:
             for key_name in ("account", "user"):
                 if getattr(self, key_name) is None:
                     var = "SNOWFLAKE_ACCOUNT" if key_name == "account" else "SNOWFLAKE_USER"

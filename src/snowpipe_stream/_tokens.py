@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import DEFAULT_JWT_LIFETIME_SECS, DEFAULT_JWT_REFRESH_MARGIN_SECS
+from ._credentials import KeySource
 from ._exceptions import ConfigError
 from ._jwt import (
     claim_seconds,
@@ -79,7 +80,9 @@ class JwtManager:
         account: the account identifier in any spelling (``myorg-acct``, ``xy12345.us-east-1``,
             an account URL); normalized for the claims.
         user: the Snowflake user the public key is registered on.
-        private_key: the signing key.
+        private_key: the signing key, or a :class:`KeySource` (a file re-read when it
+            changes, a provider) that renews it: checked before each use, before each mint,
+            and before the retry of a 401.
         lifetime_secs: requested token lifetime; clamped into [30, 3600] with one warning.
         refresh_margin_secs: refresh when this many seconds or fewer are left; lowered to half
             the lifetime, with one warning, when it is not below it.
@@ -91,7 +94,7 @@ class JwtManager:
         self,
         account: str,
         user: str,
-        private_key: PrivateKey,
+        private_key: PrivateKey | KeySource,
         lifetime_secs: float = DEFAULT_JWT_LIFETIME_SECS,
         refresh_margin_secs: float = DEFAULT_JWT_REFRESH_MARGIN_SECS,
         clock: Clock | None = None,
@@ -102,7 +105,9 @@ class JwtManager:
             raise ConfigError("account is required to mint a key-pair JWT")
         if not user or not user.strip():
             raise ConfigError("user is required to mint a key-pair JWT")
-        if not isinstance(private_key, PrivateKey):
+        if isinstance(private_key, PrivateKey):
+            private_key = KeySource(private_key)
+        if not isinstance(private_key, KeySource):
             raise ConfigError(
                 "private_key must be a PrivateKey (PrivateKey.from_file(path) or from_pem(text))"
             )
@@ -114,7 +119,7 @@ class JwtManager:
             )
         self._account = account
         self._user = user
-        self._key = private_key
+        self._source = private_key
         self._role = role
         self._clock = clock or SYSTEM_CLOCK
         self.given_lifetime_secs = lifetime_secs
@@ -158,7 +163,12 @@ class JwtManager:
 
     @property
     def fingerprint(self) -> str:
-        return self._key.fingerprint
+        """The fingerprint of the key new JWTs are signed with."""
+        return self._source.key.fingerprint
+
+    @property
+    def key_source(self) -> KeySource:
+        return self._source
 
     @property
     def claims_account(self) -> str:
@@ -178,7 +188,12 @@ class JwtManager:
     # --- the two verbs --------------------------------------------------------------------
 
     def get_token(self) -> str:
-        """A JWT with more than the margin left, minting one only when needed."""
+        """A JWT with more than the margin left, minting one only when needed.
+
+        A key file that changed (one ``stat``) drops the cached JWT, so no request leaves
+        signed with a key that was replaced."""
+        if self._source.poll():
+            self._drop("key changed")
         cached = self._cached
         if cached is not None:
             remaining = cached.expires_at - self._clock.time()
@@ -206,6 +221,15 @@ class JwtManager:
                 return
             self._cached = None
             self._invalidated = True
+            # The key may have been rotated under us: look at its source before the retry.
+            self._source.after_unauthorized()
+
+    def _drop(self, why: str) -> None:
+        with self._lock:
+            if self._cached is not None:
+                self._cached = None
+                self._invalidated = True
+                _log.debug("cached JWT dropped (%s)", why)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -217,8 +241,10 @@ class JwtManager:
         else:
             remaining = old.expires_at - now
             reason = "margin" if remaining > 0 else "expired"
+        self._source.at_mint()
+        key = self._source.key
         token, expires_at = mint_jwt(
-            self._key,
+            key,
             account=self._account,
             user=self._user,
             now=now,
@@ -234,14 +260,14 @@ class JwtManager:
             "none" if remaining is None else f"{remaining:.0f}s",
             self.refresh_margin_secs,
             self.lifetime_secs,
-            self._key.fingerprint,
+            key.fingerprint,
         )
         return token
 
     def __repr__(self) -> str:
         return (
             f"JwtManager(account={self.claims_account!r}, user={self.claims_user!r}, "
-            f"fingerprint={self._key.fingerprint!r}, lifetime_secs={self.lifetime_secs}, "
+            f"fingerprint={self.fingerprint!r}, lifetime_secs={self.lifetime_secs}, "
             f"refresh_margin_secs={self.refresh_margin_secs}, mints={self._mints})"
         )
 

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._authorization import build_credential
 from ._clock import Clock
 from ._config import ClientConfig, is_loopback
 from ._exceptions import (
@@ -59,7 +60,7 @@ from ._protocol import (
     token_op,
 )
 from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
-from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache, SuppliedJwt
+from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache
 
 __all__ = [
     "BUSY",
@@ -173,22 +174,7 @@ class Core:
             max_server_retries=config.max_server_retries,
             deadline_secs=config.retry_deadline_secs,
         )
-        key = config.key
-        self.jwt: CredentialProvider
-        if key is not None:
-            assert config.account is not None and config.user is not None
-            self.jwt = JwtManager(
-                config.account,
-                config.user,
-                key,
-                config.jwt_exp_secs,
-                config.jwt_refresh_margin_secs,
-                clock,
-                role=config.role,
-            )
-        else:
-            assert config.jwt is not None
-            self.jwt = SuppliedJwt(config.jwt)
+        self.jwt: CredentialProvider = build_credential(config, clock)
         self.scoped = ScopedTokenCache(config.jwt_refresh_margin_secs)
         self.stats = Stats()
         self.control_url = config.control_url

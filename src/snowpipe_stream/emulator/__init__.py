@@ -35,7 +35,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
 from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from ._app import EmulatorApp, reached_host
-from ._auth import Authority, PublicKeyLike, Users
+from ._auth import UNCHANGED, Authority, PublicKeyLike, Users
 from ._ddl import parse_ddl
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorState
@@ -218,6 +218,27 @@ class Emulator:
         if not account or not user or not keys or any(k is None for k in keys):
             raise ValueError("a user needs an account, a user name and a public key")
         return [self.users.add(account, user, k) for k in keys if k is not None]
+
+    def set_user_keys(
+        self,
+        account: str,
+        user: str,
+        *,
+        rsa_public_key: PublicKeyLike | None = UNCHANGED,
+        rsa_public_key_2: PublicKeyLike | None = UNCHANGED,
+    ) -> dict[str, str | None]:
+        """``ALTER USER``: set a slot to a key, unset it with None, leave it by omitting it.
+
+        Returns ``{"rsa_public_key_fp": ..., "rsa_public_key_2_fp": ...}`` as ``DESC USER``
+        shows them. Scoped tokens already issued stay valid until they expire: Snowflake's
+        rotation procedure (https://docs.snowflake.com/en/user-guide/key-pair-auth) documents
+        no revocation of issued tokens when a key is unset, and a scoped token is verified by
+        its issuer's signature, not by the user's key. JWTs signed with the removed key are
+        refused from that moment.
+        """
+        return self.users.set_keys(
+            account, user, rsa_public_key=rsa_public_key, rsa_public_key_2=rsa_public_key_2
+        )
 
     # --- reading back ---------------------------------------------------------------------
 

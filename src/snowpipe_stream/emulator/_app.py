@@ -23,9 +23,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._clock import Clock
-from .._jwt import JwtRejected
+from .._jwt import JwtRejected, read_claims_unverified
 from . import _messages as M
-from ._auth import Authority, ScopedTokenRejected, Users
+from ._auth import SLOTS, UNCHANGED, Authority, ScopedTokenRejected, Users
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorError, EmulatorState, decode_body
 from ._wire import WireLog
@@ -113,6 +113,8 @@ class Stats:
         self.scoped_tokens_issued = 0
         self.scoped_tokens_rejected = 0
         self.expired_tokens_rejected = 0
+        #: JWTs signed with a key that was registered on their user and since removed.
+        self.jwts_with_removed_key = 0
 
     def count(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -158,6 +160,7 @@ class EmulatorApp:
                 "scoped_tokens_issued": s.scoped_tokens_issued,
                 "scoped_tokens_rejected": s.scoped_tokens_rejected,
                 "expired_tokens_rejected": s.expired_tokens_rejected,
+                "jwts_with_removed_key": s.jwts_with_removed_key,
                 "faults_fired": self.faults.fired,
                 "wire_missing": dict(sorted(self.wire.missing.items())),
             }
@@ -292,6 +295,8 @@ class EmulatorApp:
             return self.authority.check_jwt(token, now)
         except JwtRejected as why:
             self.stats.bump("jwts_rejected")
+            if token is not None and self._signed_with_removed_key(token):
+                self.stats.bump("jwts_with_removed_key")
             if "expired" in str(why) or "an hour ago" in str(why):
                 self.stats.bump("expired_tokens_rejected")
             # A development tool: say which check failed, in the log and never in the answer.
@@ -303,6 +308,13 @@ class EmulatorApp:
                 "" if self.users.snapshot() else " (no users are registered)",
             )
             raise EmulatorError(M.JWT_INVALID) from None
+
+    def _signed_with_removed_key(self, token: str) -> bool:
+        claims = read_claims_unverified(token) or {}
+        iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
+        account, _, user = sub.partition(".")
+        fingerprint = iss[len(sub) + 1 :] if iss.startswith(sub + ".") else ""
+        return bool(fingerprint) and self.users.was_removed(account, user, fingerprint)
 
     def _reached(self, request: Request) -> str:
         """The host this request reached (its ``Host`` header), else the default host."""
@@ -378,8 +390,25 @@ class EmulatorApp:
                 doc = _decode(await request.body())
                 fp = self.users.add(doc["account"], doc["user"], doc["public_key"])
                 return _json({"fingerprint": fp})
+            if what.startswith("users/"):
+                return await self._admin_user(request, what.split("/")[1:])
         except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
             return _error(400, "ERR_INVALID_REQUEST_BODY", f"bad admin request: {exc}")
+        return _error(*M.NOT_FOUND)
+
+    async def _admin_user(self, request: Request, parts: list[str]) -> Response:
+        """``/emulator/v1/users/{account}/{user}[...]``: the user's keys as ``ALTER USER``
+        and ``DESC USER`` see them."""
+        method = request.method
+        if len(parts) == 2 and method in ("PUT", "GET"):
+            account, user = unquote(parts[0]), unquote(parts[1])
+            if method == "GET":
+                return _json(self.users.describe(account, user))
+            doc = _decode(await request.body())
+            if not isinstance(doc, dict) or set(doc) - set(SLOTS):
+                raise ValueError(f"the body must be an object with keys {', '.join(SLOTS)}")
+            values = {slot: doc.get(slot, UNCHANGED) for slot in SLOTS}
+            return _json(self.users.set_keys(account, user, **values))
         return _error(*M.NOT_FOUND)
 
 

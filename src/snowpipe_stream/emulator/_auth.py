@@ -39,31 +39,118 @@ def load_public_key(key: PublicKeyLike) -> rsa.RSAPublicKey:
     return loaded
 
 
+#: The two key slots of a Snowflake user, as ``ALTER USER ... SET`` names them.
+SLOTS = ("rsa_public_key", "rsa_public_key_2")
+#: "Leave this slot as it is" for :meth:`Users.set_keys` (None unsets).
+UNCHANGED: Any = object()
+
+
 class Users:
-    """Registered users: ``(ACCOUNT, USER)`` → their public keys by fingerprint."""
+    """Registered users: ``(ACCOUNT, USER)`` → their public keys, in Snowflake's two slots.
+
+    ``ALTER USER u SET RSA_PUBLIC_KEY_2 = ...`` / ``UNSET RSA_PUBLIC_KEY`` are
+    :meth:`set_keys`; :meth:`add` fills a free slot (replacing the older key when both are
+    taken). Fingerprints that were registered and then removed are remembered, so the stats
+    can count tokens still signed with a removed key.
+    """
 
     def __init__(self) -> None:
-        self._keys: dict[tuple[str, str], dict[str, rsa.RSAPublicKey]] = {}
+        #: who → {slot: key}
+        self._slots: dict[tuple[str, str], dict[str, rsa.RSAPublicKey]] = {}
+        #: who → fingerprints once registered and since removed
+        self._removed: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _who(account: str, user: str) -> tuple[str, str]:
+        return normalize_account(account), normalize_user(user)
+
     def add(self, account: str, user: str, public_key: PublicKeyLike) -> str:
-        """Register a key (the oldest of more than two is retired); return its fingerprint."""
+        """Register a key in a free slot (the older of two is replaced); return its
+        fingerprint."""
         key = load_public_key(public_key)
         fp = public_key_fingerprint(key)
-        who = (normalize_account(account), normalize_user(user))
+        who = self._who(account, user)
         with self._lock:
-            keys = dict(self._keys.get(who, {}))
-            keys.pop(fp, None)
-            keys[fp] = key
-            while len(keys) > KEYS_PER_USER:
-                keys.pop(next(iter(keys)))
-            self._keys[who] = keys
+            slots = dict(self._slots.get(who, {}))
+            if fp not in {public_key_fingerprint(k) for k in slots.values()}:
+                free = [s for s in SLOTS if s not in slots]
+                if free:
+                    slots[free[0]] = key
+                else:
+                    # Both taken: the key registered first goes (slot order is age order).
+                    oldest = next(iter(slots))
+                    self._forget(who, slots.pop(oldest))
+                    slots[oldest] = key  # re-inserted last: now the newest
+            self._slots[who] = slots
+            self._removed.get(who, set()).discard(fp)
         _log.info("user %s.%s registered key %s", *who, fp)
         return fp
 
-    def snapshot(self) -> dict[tuple[str, str], dict[str, rsa.RSAPublicKey]]:
+    def set_keys(
+        self,
+        account: str,
+        user: str,
+        rsa_public_key: PublicKeyLike | None = UNCHANGED,
+        rsa_public_key_2: PublicKeyLike | None = UNCHANGED,
+    ) -> dict[str, str | None]:
+        """``ALTER USER``: a key sets its slot, None unsets it, :data:`UNCHANGED` leaves it.
+        Returns the fingerprints of both slots as ``DESC USER`` shows them."""
+        who = self._who(account, user)
+        given = {"rsa_public_key": rsa_public_key, "rsa_public_key_2": rsa_public_key_2}
+        loaded = {
+            slot: load_public_key(v)
+            for slot, v in given.items()
+            if v is not UNCHANGED and v is not None
+        }
         with self._lock:
-            return dict(self._keys)
+            slots = dict(self._slots.get(who, {}))
+            for slot, value in given.items():
+                if value is UNCHANGED:
+                    continue
+                old = slots.pop(slot, None)
+                if old is not None:
+                    self._forget(who, old)
+                if value is not None:
+                    slots[slot] = loaded[slot]
+            for key in slots.values():
+                self._removed.get(who, set()).discard(public_key_fingerprint(key))
+            self._slots[who] = slots
+            described = self._describe(slots)
+        _log.info(
+            "user %s.%s keys: RSA_PUBLIC_KEY_FP=%s RSA_PUBLIC_KEY_2_FP=%s",
+            *who,
+            described["rsa_public_key_fp"],
+            described["rsa_public_key_2_fp"],
+        )
+        return described
+
+    def describe(self, account: str, user: str) -> dict[str, str | None]:
+        with self._lock:
+            return self._describe(self._slots.get(self._who(account, user), {}))
+
+    def was_removed(self, account: str, user: str, fingerprint: str) -> bool:
+        with self._lock:
+            return fingerprint in self._removed.get((account, user), set())
+
+    def snapshot(self) -> dict[tuple[str, str], dict[str, rsa.RSAPublicKey]]:
+        """who → {fingerprint: key}, for the verifier."""
+        with self._lock:
+            return {
+                who: {public_key_fingerprint(k): k for k in slots.values()}
+                for who, slots in self._slots.items()
+                if slots
+            }
+
+    def _forget(self, who: tuple[str, str], key: rsa.RSAPublicKey) -> None:
+        self._removed.setdefault(who, set()).add(public_key_fingerprint(key))
+
+    @staticmethod
+    def _describe(slots: dict[str, rsa.RSAPublicKey]) -> dict[str, str | None]:
+        return {
+            f"{slot}_fp": public_key_fingerprint(slots[slot]) if slot in slots else None
+            for slot in SLOTS
+        }
 
 
 class ScopedTokenRejected(Exception):
@@ -151,6 +238,8 @@ class Authority:
 
 
 __all__ = [
+    "SLOTS",
+    "UNCHANGED",
     "Authority",
     "JwtRejected",
     "ScopedTokenRejected",

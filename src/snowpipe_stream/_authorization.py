@@ -1,0 +1,36 @@
+"""One place that turns a :class:`ClientConfig` into the control-host credential."""
+
+from __future__ import annotations
+
+from ._clock import Clock
+from ._config import ClientConfig
+from ._credentials import KeySource
+from ._tokens import CredentialProvider, JwtManager, SuppliedJwt
+
+__all__ = ["build_credential"]
+
+
+def build_credential(config: ClientConfig, clock: Clock) -> CredentialProvider:
+    """The credential the client sends to the control host (hostname, token exchange)."""
+    source: KeySource | None = None
+    if config.private_key_provider is not None:
+        source = KeySource.from_provider(config.private_key_provider)
+    elif config.key is not None:
+        source = KeySource(
+            config.key,
+            path=config.private_key_file,
+            passphrase=config.private_key_passphrase,
+        )
+    if source is not None:
+        assert config.account is not None and config.user is not None
+        return JwtManager(
+            config.account,
+            config.user,
+            source,
+            config.jwt_exp_secs,
+            config.jwt_refresh_margin_secs,
+            clock,
+            role=config.role,
+        )
+    assert config.jwt is not None
+    return SuppliedJwt(config.jwt)
