@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._clock import Clock
 from ._config import ClientConfig
 from ._credentials import KeySource
+from ._pat import PatCredential
 from ._tokens import CredentialProvider, JwtManager, SuppliedJwt
 
 __all__ = ["build_credential"]
@@ -12,6 +13,15 @@ __all__ = ["build_credential"]
 
 def build_credential(config: ClientConfig, clock: Clock) -> CredentialProvider:
     """The credential the client sends to the control host (hostname, token exchange)."""
+    if config.authorization_type == "PAT":
+        expires = config.personal_access_token_expires_at
+        assert not isinstance(expires, str)
+        return PatCredential(
+            config.personal_access_token,
+            path=config.personal_access_token_file,
+            expires_at=expires,
+            clock=clock,
+        )
     source: KeySource | None = None
     if config.private_key_provider is not None:
         source = KeySource.from_provider(config.private_key_provider)

@@ -53,8 +53,16 @@ ENV_VARS: dict[str, str] = {
     "SNOWFLAKE_JWT_TOKEN": "jwt",
 }
 
-_SECRET_KEYS = frozenset({"private_key", "private_key_passphrase", "jwt", "jwt_token"})
-_KEY_SOURCE = ("private_key", "private_key_file")
+_SECRET_KEYS = frozenset(
+    {"private_key", "private_key_passphrase", "jwt", "jwt_token", "personal_access_token"}
+)
+#: How the client authenticates to the control host (the official SDK's ``authorization_type``).
+AUTHORIZATION_TYPES = ("JWT", "PAT", "OAUTH")
+#: Settings taken as a group from the highest layer that gives any of them.
+_SOURCE_GROUPS = (
+    ("private_key", "private_key_file"),
+    ("personal_access_token", "personal_access_token_file"),
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -104,6 +112,16 @@ class ClientConfig:
     #: start, before each new JWT and before the retry of a 401, so a rotated key is picked up.
     private_key_provider: Callable[[], PrivateKey] | None = None
     role: str | None = None
+    #: ``"JWT"`` (key pair, the default), ``"PAT"`` (programmatic access token) or ``"OAUTH"``.
+    #: Without it, a configured PAT and no private key means ``"PAT"``.
+    authorization_type: str | None = None
+    #: The PAT secret (the official SDK's key name); or keep it in ``personal_access_token_file``,
+    #: which is re-read when it changes (rotation without a restart).
+    personal_access_token: str | None = None
+    personal_access_token_file: str | None = None
+    #: When the PAT expires (epoch seconds or ISO 8601, as SHOW USER PROGRAMMATIC ACCESS TOKENS
+    #: shows it), for the expiry warning when the secret itself does not tell.
+    personal_access_token_expires_at: float | str | None = None
     #: Deprecated: a JWT minted by the caller. Works, but cannot be refreshed.
     jwt: str | None = None
     #: Alias of ``jwt``.
@@ -157,10 +175,11 @@ class ClientConfig:
         merged: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for where, values in layers:
-            if any(k in values for k in _KEY_SOURCE):
-                for k in _KEY_SOURCE:
-                    merged.pop(k, None)
-                    sources.pop(k, None)
+            for group in _SOURCE_GROUPS:
+                if any(k in values for k in group):
+                    for k in group:
+                        merged.pop(k, None)
+                        sources.pop(k, None)
             for k, v in values.items():
                 merged[k] = v
                 sources[k] = where
@@ -214,9 +233,18 @@ class ClientConfig:
                 raise ConfigError(f"{where(key)} must be a string, got {type(value).__name__}")
             set_(self, key, value.strip() or None)
 
-        for key in ("account", "user", "url", "role", "private_key_file", "app_name"):
+        for key in (
+            "account",
+            "user",
+            "url",
+            "role",
+            "private_key_file",
+            "app_name",
+            "authorization_type",
+            "personal_access_token_file",
+        ):
             text(key)
-        for key in ("jwt", "jwt_token", "private_key_passphrase"):
+        for key in ("jwt", "jwt_token", "private_key_passphrase", "personal_access_token"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{where(key)} must be a string")
@@ -260,6 +288,8 @@ class ClientConfig:
             set_(self, name, norm)
 
         # Credentials.
+        if self._check_authorization_type(where):
+            return
         if self.jwt_token is not None:
             if self.jwt is not None and self.jwt != self.jwt_token:
                 raise ConfigError("give jwt or its alias jwt_token, not both")
@@ -329,6 +359,60 @@ class ClientConfig:
         set_(self, "url", self._check_url(where("url")))
         if self.jwt is not None:
             self._warn_supplied_jwt()
+
+    def _check_authorization_type(self, where: Callable[[str], str]) -> bool:
+        """Validate ``authorization_type`` and, for PAT/OAUTH, their settings and the URL;
+        True when the credential is not a key pair (nothing more to check)."""
+        set_ = object.__setattr__
+        kind = self.authorization_type
+        pat_given = self.personal_access_token is not None or (
+            self.personal_access_token_file is not None
+        )
+        if kind is None:
+            has_key = any(
+                getattr(self, k) is not None
+                for k in ("private_key", "private_key_file", "private_key_provider", "jwt")
+            )
+            kind = "PAT" if pat_given and not has_key else "JWT"
+        kind = kind.strip().upper()
+        if kind == "KEYPAIR_JWT":
+            kind = "JWT"
+        if kind not in AUTHORIZATION_TYPES:
+            raise ConfigError(
+                f"{where('authorization_type')} must be one of {', '.join(AUTHORIZATION_TYPES)}, "
+                f"got {self.authorization_type!r}"
+            )
+        set_(self, "authorization_type", kind)
+        if kind == "JWT":
+            return False
+        if kind == "PAT":
+            if self.personal_access_token is not None and self.personal_access_token_file:
+                raise ConfigError(
+                    "give personal_access_token or personal_access_token_file, not both"
+                )
+            if self.personal_access_token is not None and not self.personal_access_token.strip():
+                raise ConfigError(f"{where('personal_access_token')} is empty")
+            if not pat_given:
+                raise ConfigError(
+                    "authorization_type is PAT but no token is configured: give "
+                    "personal_access_token (SNOWFLAKE_PERSONAL_ACCESS_TOKEN) or "
+                    "personal_access_token_file"
+                )
+            if self.personal_access_token_file is not None:
+                from ._pat import read_pat_file
+
+                read_pat_file(self.personal_access_token_file)  # fails now, not mid-stream
+            set_(
+                self,
+                "personal_access_token_expires_at",
+                _epoch(self.personal_access_token_expires_at, where),
+            )
+        if kind == "OAUTH":
+            raise ConfigError("authorization_type OAUTH is not supported yet")
+        if self.url is None and self.account is None:
+            raise ConfigError("account or url is required (or SNOWFLAKE_ACCOUNT / SNOWFLAKE_URL)")
+        set_(self, "url", self._check_url(where("url")))
+        return True
 
     def _check_url(self, name: str) -> str:
         if self.url is None:
@@ -416,6 +500,39 @@ def _known_keys() -> str:
     return "known settings: " + ", ".join(sorted(_FIELD_NAMES))
 
 
+def _epoch(value: object, where: Callable[[str], str]) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 text (``2026-01-31 12:00:00 +0000``)."""
+    import datetime as _dt
+
+    name = where("personal_access_token_expires_at")
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        import re
+
+        # Python 3.10's fromisoformat wants "+00:00"; SHOW ... prints "+0000" after a space.
+        zone = re.match(r"^(.*?\d)\s*(Z|[+-]\d{2}:?\d{2})$", text)
+        if zone is not None:
+            tz = zone.group(2)
+            tz = "+00:00" if tz == "Z" else f"{tz[:3]}:{tz[-2:]}"
+            text = zone.group(1) + tz
+        try:
+            parsed = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be epoch seconds or an ISO 8601 date, got {value!r}"
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+        return parsed.timestamp()
+    raise ConfigError(f"{name} must be epoch seconds or an ISO 8601 date")
+
+
 def _read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
@@ -439,10 +556,11 @@ def _read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             # The official SDK's profile holds keys we have no use for (host, port, ...).
             _log.debug("profile key %r ignored", k)
-    if "private_key_file" in known and isinstance(known["private_key_file"], str):
-        key_path = Path(known["private_key_file"]).expanduser()
-        if not key_path.is_absolute():
-            known["private_key_file"] = str(p.parent / key_path)
+    for file_key in ("private_key_file", "personal_access_token_file"):
+        if file_key in known and isinstance(known[file_key], str):
+            key_path = Path(known[file_key]).expanduser()
+            if not key_path.is_absolute():
+                known[file_key] = str(p.parent / key_path)
     return known
 
 

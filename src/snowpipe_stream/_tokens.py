@@ -62,8 +62,15 @@ class _Cached(NamedTuple):
 class CredentialProvider(Protocol):
     """What the transport needs from a control-host credential."""
 
+    #: ``X-Snowflake-Authorization-Token-Type`` of its tokens on the control host.
+    token_type: str
+
     @property
     def can_refresh(self) -> bool: ...
+
+    def unauthorized_hint(self) -> str:
+        """What to check when the control host still answers 401 after a refresh."""
+        ...
 
     @property
     def mint_count(self) -> int: ...
@@ -144,11 +151,20 @@ class JwtManager:
         self._invalidated = False
         self._mints = 0
 
+    token_type = "KEYPAIR_JWT"
+
     # --- read-only state ------------------------------------------------------------------
 
     @property
     def can_refresh(self) -> bool:
         return True
+
+    def unauthorized_hint(self) -> str:
+        return (
+            f"Check that the key with fingerprint {self.fingerprint} is registered on user "
+            f"{self.claims_user} of account {self.claims_account} (DESC USER shows "
+            "RSA_PUBLIC_KEY_FP and RSA_PUBLIC_KEY_2_FP), and that this machine's clock is right"
+        )
 
     @property
     def expires_at(self) -> float | None:
@@ -275,6 +291,8 @@ class JwtManager:
 class SuppliedJwt:
     """A JWT the user minted themselves (deprecated): used as is, never refreshed."""
 
+    token_type = "KEYPAIR_JWT"
+
     def __init__(self, token: str) -> None:
         self._token = token.strip()
         claims = read_claims_unverified(self._token)
@@ -283,6 +301,12 @@ class SuppliedJwt:
     @property
     def can_refresh(self) -> bool:
         return False
+
+    def unauthorized_hint(self) -> str:
+        return (
+            "The JWT was supplied by you and cannot be refreshed: supply the private key "
+            "instead (private_key_file=... or SNOWFLAKE_PRIVATE_KEY_PATH)"
+        )
 
     @property
     def mint_count(self) -> int:

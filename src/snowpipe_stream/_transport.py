@@ -48,7 +48,6 @@ from ._exceptions import (
     SnowpipeError,
     make_status_error,
 )
-from ._jwt import normalize_account, normalize_user
 from ._protocol import (
     BACKPRESSURE_CODES,
     Op,
@@ -60,7 +59,7 @@ from ._protocol import (
     token_op,
 )
 from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
-from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache
+from ._tokens import CredentialProvider, ScopedTokenCache
 
 __all__ = [
     "BUSY",
@@ -210,7 +209,7 @@ class Core:
         headers = {**self.headers, **op.headers, "Authorization": f"Bearer {token}"}
         if op.host == "control":
             base = self.control_url
-            headers["X-Snowflake-Authorization-Token-Type"] = "KEYPAIR_JWT"
+            headers["X-Snowflake-Authorization-Token-Type"] = self.jwt.token_type
         else:
             assert self.ingest_url is not None
             base = self.ingest_url
@@ -354,21 +353,9 @@ class Core:
         return err
 
     def _auth_hint(self, op: Op) -> str:
-        if not self.jwt.can_refresh:
-            return (
-                "The JWT was supplied by you and cannot be refreshed: supply the private key "
-                "instead (private_key_file=... or SNOWFLAKE_PRIVATE_KEY_PATH)"
-            )
-        if op.host == "ingest":
+        if op.host == "ingest" and self.jwt.can_refresh:
             return "The scoped token was rejected also after a fresh token exchange"
-        jm = self.jwt
-        assert isinstance(jm, JwtManager)
-        return (
-            f"Check that the key with fingerprint {jm.fingerprint} is registered on user "
-            f"{normalize_user(self.config.user or '')} of account "
-            f"{normalize_account(self.config.account or '')} (DESC USER shows "
-            "RSA_PUBLIC_KEY_FP), and that this machine's clock is right"
-        )
+        return self.jwt.unauthorized_hint()
 
 
 def _outcome(op: Op, resp: httpx.Response, can_refresh: bool) -> Outcome:

@@ -240,6 +240,16 @@ class Emulator:
             account, user, rsa_public_key=rsa_public_key, rsa_public_key_2=rsa_public_key_2
         )
 
+    def add_pat(self, account: str, user: str, name: str, days_to_expiry: float = 15) -> str:
+        """``ALTER USER ... ADD PAT name DAYS_TO_EXPIRY = n``: the new secret (15 days by
+        default, as Snowflake's). Expired or revoked, it is answered 401 ``394400``."""
+        token, _ = self.authority.issue_pat(account, user, name, days_to_expiry, self.clock.time())
+        return token
+
+    def revoke_pat(self, account: str, user: str, name: str) -> bool:
+        """``ALTER USER ... REMOVE PAT name``; False when the user had no such PAT."""
+        return self.authority.revoke_pat(account, user, name)
+
     # --- reading back ---------------------------------------------------------------------
 
     def rows(self, database: str, schema: str, pipe: str, channel: str | None = None) -> list[Any]:

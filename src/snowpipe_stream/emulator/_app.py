@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from .._clock import Clock
 from .._jwt import JwtRejected, read_claims_unverified
 from . import _messages as M
-from ._auth import SLOTS, UNCHANGED, Authority, ScopedTokenRejected, Users
+from ._auth import SLOTS, UNCHANGED, Authority, PatRejected, ScopedTokenRejected, Users
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorError, EmulatorState, decode_body
 from ._wire import WireLog
@@ -115,6 +115,7 @@ class Stats:
         self.expired_tokens_rejected = 0
         #: JWTs signed with a key that was registered on their user and since removed.
         self.jwts_with_removed_key = 0
+        self.pats_rejected = 0
 
     def count(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -161,6 +162,7 @@ class EmulatorApp:
                 "scoped_tokens_rejected": s.scoped_tokens_rejected,
                 "expired_tokens_rejected": s.expired_tokens_rejected,
                 "jwts_with_removed_key": s.jwts_with_removed_key,
+                "pats_rejected": s.pats_rejected,
                 "faults_fired": self.faults.fired,
                 "wire_missing": dict(sorted(self.wire.missing.items())),
             }
@@ -288,7 +290,16 @@ class EmulatorApp:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
     def _check_jwt(self, request: Request, now: float) -> tuple[str, str]:
+        """The caller of a control-host endpoint, by the credential its token type names."""
         token = self._bearer(request)
+        kind = request.headers.get("x-snowflake-authorization-token-type", "").upper()
+        if token is not None and kind == "PROGRAMMATIC_ACCESS_TOKEN":
+            try:
+                return self.authority.check_pat(token, now)
+            except PatRejected as why:
+                self.stats.bump("pats_rejected")
+                _log.warning("PAT rejected on %s %s: %s", request.method, request.url.path, why)
+                raise EmulatorError(M.PAT_INVALID) from None
         try:
             if token is None:
                 raise JwtRejected("no bearer token")
@@ -409,6 +420,22 @@ class EmulatorApp:
                 raise ValueError(f"the body must be an object with keys {', '.join(SLOTS)}")
             values = {slot: doc.get(slot, UNCHANGED) for slot in SLOTS}
             return _json(self.users.set_keys(account, user, **values))
+        if len(parts) == 3 and parts[2] == "pats" and method == "POST":
+            doc = _decode(await request.body())
+            if not isinstance(doc, dict):
+                raise ValueError("the body must be an object with name and days_to_expiry")
+            token, exp = self.authority.issue_pat(
+                unquote(parts[0]),
+                unquote(parts[1]),
+                doc["name"],
+                doc.get("days_to_expiry", 15),
+                self.clock.time(),
+            )
+            return _json({"token": token, "name": str(doc["name"]).upper(), "expires_at": exp})
+        if len(parts) == 4 and parts[2] == "pats" and method == "DELETE":
+            if self.authority.revoke_pat(unquote(parts[0]), unquote(parts[1]), unquote(parts[3])):
+                return _json({"revoked": unquote(parts[3]).upper()})
+            return _error(404, "ERR_NOT_FOUND", f"no PAT named {unquote(parts[3])!r}")
         return _error(*M.NOT_FOUND)
 
 

@@ -153,6 +153,10 @@ class Users:
         }
 
 
+class PatRejected(Exception):
+    """Why a PAT was refused (logs only: Snowflake answers every case alike)."""
+
+
 class ScopedTokenRejected(Exception):
     """A scoped token the ingest endpoints refuse; ``expired`` tells which 401 code applies."""
 
@@ -178,7 +182,64 @@ class Authority:
         self._public = self._key.public_key()
         #: token → (subject, exp, ingest host of its scope)
         self._verified: dict[str, tuple[str, float, str]] = {}
+        #: PAT secret → (who, NAME, exp)
+        self._pats: dict[str, tuple[tuple[str, str], str, float]] = {}
         self._lock = threading.Lock()
+
+    # --- programmatic access tokens -------------------------------------------------------
+
+    def issue_pat(
+        self, account: str, user: str, name: str, days_to_expiry: float, now: float
+    ) -> tuple[str, float]:
+        """``ALTER USER ... ADD PAT name DAYS_TO_EXPIRY = n``: the secret and its expiry.
+
+        The emulator's secrets are JWTs signed by the emulator, so that a client can read
+        their ``exp``; a PAT of the same name is replaced (its old secret stops working)."""
+        if not name or not isinstance(name, str):
+            raise ValueError("a PAT needs a name")
+        if isinstance(days_to_expiry, bool) or not isinstance(days_to_expiry, int | float):
+            raise ValueError("days_to_expiry must be a number of days")
+        if not 0 < days_to_expiry <= 365:
+            raise ValueError("days_to_expiry must be between 1 and 365")
+        who = (normalize_account(account), normalize_user(user))
+        iat = int(now)
+        exp = iat + int(days_to_expiry * 86_400)
+        claims = {
+            "iss": "snowpipe-stream-emulator-pat",
+            "sub": f"{who[0]}.{who[1]}",
+            "name": name.upper(),
+            "iat": iat,
+            "exp": exp,
+            "jti": secrets.token_hex(8),
+        }
+        token = pyjwt.encode(claims, self._key, algorithm="RS256")
+        with self._lock:
+            self._pats = {
+                t: p for t, p in self._pats.items() if (p[0], p[1]) != (who, name.upper())
+            }
+            self._pats[token] = (who, name.upper(), float(exp))
+        _log.info("user %s.%s: PAT %s issued (expires in %g days)", *who, name, days_to_expiry)
+        return token, float(exp)
+
+    def revoke_pat(self, account: str, user: str, name: str) -> bool:
+        """``ALTER USER ... REMOVE PAT name``; False when there was none."""
+        who = (normalize_account(account), normalize_user(user))
+        with self._lock:
+            kept = {t: p for t, p in self._pats.items() if (p[0], p[1]) != (who, name.upper())}
+            removed = len(kept) != len(self._pats)
+            self._pats = kept
+        return removed
+
+    def check_pat(self, token: str, now: float) -> tuple[str, str]:
+        """``(ACCOUNT, USER)`` of a valid PAT; raises :class:`PatRejected`."""
+        with self._lock:
+            known = self._pats.get(token)
+        if known is None:
+            raise PatRejected("unknown or revoked")
+        who, _name, exp = known
+        if exp <= now:
+            raise PatRejected("expired")
+        return who
 
     def check_jwt(self, token: str, now: float) -> tuple[str, str]:
         """``(ACCOUNT, USER)`` of a valid key-pair JWT; raises :class:`JwtRejected`."""
@@ -242,6 +303,7 @@ __all__ = [
     "UNCHANGED",
     "Authority",
     "JwtRejected",
+    "PatRejected",
     "ScopedTokenRejected",
     "Users",
     "load_public_key",
