@@ -330,27 +330,45 @@ def _check_number(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a number of seconds (got NaN)")
 
 
-class ScopedTokenCache:
-    """The scoped ingest token: state only; the shells fetch it (single-flight) when stale."""
+#: The scoped token is never exchanged again sooner than this after the last exchange, except
+#: after a 401 (a misjudged clock must not turn every request into an exchange).
+MIN_EXCHANGE_INTERVAL_SECS = 5.0
 
-    def __init__(self, refresh_margin_secs: float) -> None:
+
+class ScopedTokenCache:
+    """The scoped ingest token: state only; the shells fetch it (single-flight) when stale.
+
+    ``now`` is the server's time as the client estimates it (the token's ``exp`` is the
+    server's); ``mono`` the local monotonic clock, for the floor between two exchanges.
+    """
+
+    def __init__(
+        self, refresh_margin_secs: float, min_interval_secs: float = MIN_EXCHANGE_INTERVAL_SECS
+    ) -> None:
         self._margin = refresh_margin_secs
-        # (token, expires_at, the margin that applies to this token)
-        self._cached: tuple[str, float, float] | None = None
+        self._floor = min_interval_secs
+        # (token, expires_at, the margin that applies to this token, monotonic time of set)
+        self._cached: tuple[str, float, float, float] | None = None
         self._lock = threading.Lock()
 
-    def fresh(self, now: float) -> str | None:
-        """The cached token when it has more than its margin left, else None."""
+    def fresh(self, now: float, mono: float | None = None) -> str | None:
+        """The cached token when it has more than its margin left (or was exchanged less than
+        the floor ago and has not expired), else None."""
         cached = self._cached
-        if cached is not None and cached[1] - now > cached[2]:
+        if cached is None:
+            return None
+        left = cached[1] - now
+        if left > cached[2]:
+            return cached[0]
+        if mono is not None and left > 0 and mono - cached[3] < self._floor:
             return cached[0]
         return None
 
-    def set(self, token: str, expires_at: float, now: float) -> None:
+    def set(self, token: str, expires_at: float, now: float, mono: float = 0.0) -> None:
         # A token that lives shorter than twice the margin would be refreshed on every call:
         # for it, refresh at half its life instead.
         margin = min(self._margin, max((expires_at - now) / 2, 0.0))
-        self._cached = (token, expires_at, margin)
+        self._cached = (token, expires_at, margin, mono)
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the token (when ``token`` is given, only if it is still the cached one)."""

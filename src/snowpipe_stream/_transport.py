@@ -59,6 +59,7 @@ from ._protocol import (
     token_op,
 )
 from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
+from ._skew import ServerClock, SkewEstimator
 from ._tokens import CredentialProvider, ScopedTokenCache
 
 __all__ = [
@@ -173,7 +174,10 @@ class Core:
             max_server_retries=config.max_server_retries,
             deadline_secs=config.retry_deadline_secs,
         )
-        self.jwt: CredentialProvider = build_credential(config, clock)
+        #: The server's clock as the ``Date`` headers show it; tokens are judged on it.
+        self.skew = SkewEstimator()
+        self.server_clock = ServerClock(clock, self.skew)
+        self.jwt: CredentialProvider = build_credential(config, self.server_clock)
         self.scoped = ScopedTokenCache(config.jwt_refresh_margin_secs)
         self.stats = Stats()
         self.control_url = config.control_url
@@ -234,14 +238,18 @@ class Core:
             _log.info("ingest host is %s", self.ingest_host)
         assert self.ingest_host is not None
         resp = yield Call(token_op(self.ingest_host))
-        now = self.clock.time()
+        now = self.server_clock.time()
         token, expires_at = parse_scoped_token(resp.content, now)
-        self.scoped.set(token, expires_at, now)
+        self.scoped.set(token, expires_at, now, self.clock.monotonic())
         self.stats.add(scoped_exchanges=1)
         _auth_log.info(
             "scoped token exchanged (%d chars, expires in %.0f s)", len(token), expires_at - now
         )
         return token
+
+    def fresh_scoped(self) -> str | None:
+        """The scoped token if it needs no exchange (judged on the server's clock)."""
+        return self.scoped.fresh(self.server_clock.time(), self.clock.monotonic())
 
     # --- the retrying request -----------------------------------------------------------
 
@@ -253,6 +261,7 @@ class Core:
             resp: httpx.Response | None = None
             try:
                 resp = yield Send(op, request_id, attempts.total - 1)
+                self.skew.observe(resp.headers.get("date"), self.clock.time())
                 outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
             except httpx.TransportError as exc:
                 outcome = Outcome(op.kind, failure=_failure_kind(exc))
@@ -452,11 +461,11 @@ class SyncDriver:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
         core = self.core
         while True:
-            token = core.scoped.fresh(core.clock.time())
+            token = core.fresh_scoped()
             if token is not None:
                 return token
             with self._lock:
-                token = core.scoped.fresh(core.clock.time())
+                token = core.fresh_scoped()
                 if token is not None:
                     return token
                 waiting = self._exchange
@@ -533,7 +542,7 @@ class AsyncDriver:
     async def _scoped_token(self) -> str:
         core = self.core
         while True:
-            token = core.scoped.fresh(core.clock.time())
+            token = core.fresh_scoped()
             if token is not None:
                 return token
             waiting = self._exchange

@@ -284,6 +284,8 @@ class Emulator:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            # The app dates its answers with its own clock (see EmulatorApp._dated).
+            date_header=False,
             http=protocol_class(self.read_timeout, self.keep_alive_timeout),
             loop="asyncio",
             # uvicorn counts this connection too, and answers 503 from this many on.

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 from collections import Counter
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -180,6 +181,7 @@ class EmulatorApp:
                     return
         if scope["type"] != "http":
             return
+        send = self._dated(send)
         request = Request(scope, receive)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.split(b"?", 1)[0].decode("latin-1")
@@ -224,6 +226,19 @@ class EmulatorApp:
             return
         self.stats.count(endpoint, response.status_code)
         await response(scope, receive, send)
+
+    def _dated(self, send: Send) -> Send:
+        """Every answer carries a ``Date`` from the emulator's clock (a shared ``FakeClock``
+        in tests), as Snowflake's carry its own: clients estimate clock skew from it."""
+
+        async def send_dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(self.clock.time(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return send_dated
 
     def _fault_response(self, rule: FaultRule) -> Response:
         status, body = rule.response()
