@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._clock import Clock
 from ._config import ClientConfig
 from ._credentials import KeySource
+from ._oauth import OAuthCredential
 from ._pat import PatCredential
 from ._tokens import CredentialProvider, JwtManager, SuppliedJwt
 
@@ -21,6 +22,18 @@ def build_credential(config: ClientConfig, clock: Clock) -> CredentialProvider:
             path=config.personal_access_token_file,
             expires_at=expires,
             clock=clock,
+        )
+    if config.authorization_type == "OAUTH":
+        return OAuthCredential(
+            clock=clock,
+            refresh_margin_secs=config.jwt_refresh_margin_secs,
+            provider=config.oauth_token_provider,
+            token_url=config.oauth_token_url,
+            client_id=config.oauth_client_id,
+            client_secret=config.oauth_client_secret,
+            refresh_token=config.oauth_refresh_token,
+            role=config.role,
+            timeout=config.request_timeout_secs,
         )
     source: KeySource | None = None
     if config.private_key_provider is not None:

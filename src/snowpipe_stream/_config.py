@@ -54,7 +54,15 @@ ENV_VARS: dict[str, str] = {
 }
 
 _SECRET_KEYS = frozenset(
-    {"private_key", "private_key_passphrase", "jwt", "jwt_token", "personal_access_token"}
+    {
+        "private_key",
+        "private_key_passphrase",
+        "jwt",
+        "jwt_token",
+        "personal_access_token",
+        "oauth_client_secret",
+        "oauth_refresh_token",
+    }
 )
 #: How the client authenticates to the control host (the official SDK's ``authorization_type``).
 AUTHORIZATION_TYPES = ("JWT", "PAT", "OAUTH")
@@ -122,6 +130,15 @@ class ClientConfig:
     #: When the PAT expires (epoch seconds or ISO 8601, as SHOW USER PROGRAMMATIC ACCESS TOKENS
     #: shows it), for the expiry warning when the secret itself does not tell.
     personal_access_token_expires_at: float | str | None = None
+    #: OAUTH: a callable returning an access token (or ``(token, expires_at)``) obtained
+    #: elsewhere; or the grants below against ``oauth_token_url`` (default: Snowflake OAuth's
+    #: ``<url>/oauth/token-request``): refresh-token with ``oauth_refresh_token``, else
+    #: client-credentials.
+    oauth_token_provider: Callable[[], str | tuple[str, float]] | None = None
+    oauth_token_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_refresh_token: str | None = None
     #: Deprecated: a JWT minted by the caller. Works, but cannot be refreshed.
     jwt: str | None = None
     #: Alias of ``jwt``.
@@ -242,9 +259,18 @@ class ClientConfig:
             "app_name",
             "authorization_type",
             "personal_access_token_file",
+            "oauth_token_url",
+            "oauth_client_id",
         ):
             text(key)
-        for key in ("jwt", "jwt_token", "private_key_passphrase", "personal_access_token"):
+        for key in (
+            "jwt",
+            "jwt_token",
+            "private_key_passphrase",
+            "personal_access_token",
+            "oauth_client_secret",
+            "oauth_refresh_token",
+        ):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{where(key)} must be a string")
@@ -407,12 +433,39 @@ class ClientConfig:
                 "personal_access_token_expires_at",
                 _epoch(self.personal_access_token_expires_at, where),
             )
-        if kind == "OAUTH":
-            raise ConfigError("authorization_type OAUTH is not supported yet")
         if self.url is None and self.account is None:
             raise ConfigError("account or url is required (or SNOWFLAKE_ACCOUNT / SNOWFLAKE_URL)")
         set_(self, "url", self._check_url(where("url")))
+        if kind == "OAUTH":
+            self._check_oauth(where)
         return True
+
+    def _check_oauth(self, where: Callable[[str], str]) -> None:
+        provider = self.oauth_token_provider
+        if provider is not None:
+            if not callable(provider):
+                raise ConfigError(f"{where('oauth_token_provider')} must be a callable")
+            return
+        missing = [k for k in ("oauth_client_id", "oauth_client_secret") if not getattr(self, k)]
+        if missing:
+            raise ConfigError(
+                "authorization_type is OAUTH: give oauth_token_provider, or "
+                f"{' and '.join(missing)} (SNOWFLAKE_{missing[0].upper()}) for the "
+                "client-credentials grant, with oauth_refresh_token for the refresh-token grant"
+            )
+        for key in ("oauth_client_secret", "oauth_refresh_token"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{where(key)} is empty")
+        url = self.oauth_token_url or f"{self.url}/oauth/token-request"
+        if "://" not in url:
+            url = "https://" + url
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ConfigError(f"{where('oauth_token_url')} must be an http(s) URL, got {url!r}")
+        require_safe_url(
+            url, allow_insecure_http=self.allow_insecure_http, what=where("oauth_token_url")
+        )
+        object.__setattr__(self, "oauth_token_url", url)
 
     def _check_url(self, name: str) -> str:
         if self.url is None:

@@ -196,3 +196,36 @@ def test_pat_settings_credential_and_errors_hide_the_token(tmp_path: Any) -> Non
         *errors,
         extra=(PAT_SECRET,),
     )
+
+
+def test_oauth_secrets_stay_out_of_reprs_and_refusals() -> None:
+    import httpx
+
+    from snowpipe_stream._authorization import build_credential
+    from snowpipe_stream._oauth import OAuthCredential
+    from tests.conftest import KNOWN_SECRETS
+
+    secret, refresh = "oauth-client-secret-do-not-leak", "oauth-refresh-token-do-not-leak"
+    KNOWN_SECRETS.update({secret, refresh})
+    config = ClientConfig(
+        account="a",
+        url=CONTROL,
+        authorization_type="OAUTH",
+        oauth_client_id="cid",
+        oauth_client_secret=secret,
+        oauth_refresh_token=refresh,
+    )
+    refused = OAuthCredential(
+        clock=FakeClock(),
+        refresh_margin_secs=30,
+        token_url=config.oauth_token_url,
+        client_id="cid",
+        client_secret=secret,
+        refresh_token=refresh,
+        transport=httpx.MockTransport(lambda r: httpx.Response(401, json={"error": "x"})),
+    )
+    with pytest.raises(AuthenticationError) as info:
+        refused.get_token()
+    clean(
+        config, build_credential(config, FakeClock()), refused, info.value, extra=(secret, refresh)
+    )

@@ -97,6 +97,8 @@ class Emulator:
         state: a SQLite file to keep committed rows and channels in (default: memory).
         commit_delay_ms: how long an accepted batch waits before it counts as committed.
         scoped_token_ttl: lifetime of the scoped tokens it issues, in seconds.
+        oauth_token_ttl: lifetime of the OAuth access tokens ``POST /oauth/token-request``
+            issues to registered clients (:meth:`add_oauth_client`), in seconds.
         faults: fault rules to start with; ``fault_seed`` seeds their random rates.
         soft_limits: answer 429 past 10 requests/s or 1 MB/s per channel.
         strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
@@ -131,6 +133,7 @@ class Emulator:
         state: str | Path | None = None,
         commit_delay_ms: float = 200,
         scoped_token_ttl: float = 3600,
+        oauth_token_ttl: float = 600,
         faults: Iterable[Any] = (),
         fault_seed: int | None = None,
         soft_limits: bool = False,
@@ -177,7 +180,7 @@ class Emulator:
         )
         if ddl is not None:
             self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)))
-        self.authority = Authority(self.users, scoped_token_ttl)
+        self.authority = Authority(self.users, scoped_token_ttl, oauth_token_ttl)
         default = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.app = EmulatorApp(
             self.state,
@@ -249,6 +252,16 @@ class Emulator:
     def revoke_pat(self, account: str, user: str, name: str) -> bool:
         """``ALTER USER ... REMOVE PAT name``; False when the user had no such PAT."""
         return self.authority.revoke_pat(account, user, name)
+
+    def add_oauth_client(self, account: str, user: str) -> dict[str, str]:
+        """Register an OAuth client for the user: ``{"client_id", "client_secret",
+        "refresh_token"}`` for ``POST /oauth/token-request`` (client-credentials or
+        refresh-token grant; access tokens live ``oauth_token_ttl`` seconds)."""
+        return self.authority.add_oauth_client(account, user)
+
+    def revoke_oauth_client(self, client_id: str) -> bool:
+        """Remove the client; its tokens are refused from now on."""
+        return self.authority.revoke_oauth_client(client_id)
 
     # --- reading back ---------------------------------------------------------------------
 

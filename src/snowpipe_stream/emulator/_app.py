@@ -117,6 +117,7 @@ class Stats:
         #: JWTs signed with a key that was registered on their user and since removed.
         self.jwts_with_removed_key = 0
         self.pats_rejected = 0
+        self.oauth_tokens_rejected = 0
 
     def count(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -164,6 +165,7 @@ class EmulatorApp:
                 "expired_tokens_rejected": s.expired_tokens_rejected,
                 "jwts_with_removed_key": s.jwts_with_removed_key,
                 "pats_rejected": s.pats_rejected,
+                "oauth_tokens_rejected": s.oauth_tokens_rejected,
                 "faults_fired": self.faults.fired,
                 "wire_missing": dict(sorted(self.wire.missing.items())),
             }
@@ -256,6 +258,14 @@ class EmulatorApp:
             raise EmulatorError(M.NOT_FOUND)
         if endpoint == "telemetry":
             return _json({"success": True, "data": "", "code": "", "message": ""})
+        if endpoint == "oauth_token_request":
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            status, doc = self.authority.oauth_token_request(
+                request.headers.get("authorization"),
+                {k: v[0] for k, v in form.items()},
+                self.clock.time(),
+            )
+            return _json(doc, status, headers={"Cache-Control": "no-store"})
         if "application/json" not in request.headers.get("accept", ""):
             raise EmulatorError(M.ACCEPT_MISSING)
         now = self.clock.time()
@@ -315,6 +325,18 @@ class EmulatorApp:
                 self.stats.bump("pats_rejected")
                 _log.warning("PAT rejected on %s %s: %s", request.method, request.url.path, why)
                 raise EmulatorError(M.PAT_INVALID) from None
+        if token is not None and kind == "OAUTH":
+            try:
+                return self.authority.check_oauth(token, now)
+            except ScopedTokenRejected as why:
+                self.stats.bump("oauth_tokens_rejected")
+                _log.warning(
+                    "OAuth token rejected on %s %s: %s", request.method, request.url.path, why
+                )
+                if why.expired:
+                    self.stats.bump("expired_tokens_rejected")
+                    raise EmulatorError(M.SCOPED_TOKEN_EXPIRED) from None
+                raise EmulatorError(M.SCOPED_TOKEN_INVALID) from None
         try:
             if token is None:
                 raise JwtRejected("no bearer token")
@@ -418,6 +440,14 @@ class EmulatorApp:
                 return _json({"fingerprint": fp})
             if what.startswith("users/"):
                 return await self._admin_user(request, what.split("/")[1:])
+            if what == "oauth/clients" and method == "POST":
+                doc = _decode(await request.body())
+                return _json(self.authority.add_oauth_client(doc["account"], doc["user"]))
+            if what.startswith("oauth/clients/") and method == "DELETE":
+                client_id = unquote(what[len("oauth/clients/") :])
+                if self.authority.revoke_oauth_client(client_id):
+                    return _json({"revoked": client_id})
+                return _error(404, "ERR_NOT_FOUND", f"no OAuth client {client_id!r}")
         except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
             return _error(400, "ERR_INVALID_REQUEST_BODY", f"bad admin request: {exc}")
         return _error(*M.NOT_FOUND)
@@ -482,6 +512,8 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
         return "hostname", []
     if path == "/oauth/token" and method == "POST":
         return "token", []
+    if path == "/oauth/token-request" and method == "POST":
+        return "oauth_token_request", []
     if path == "/telemetry/send/sessionless" and method == "POST":
         return "telemetry", []
     parts = path.split("/")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 import threading
 from typing import Any
+from urllib.parse import unquote
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
@@ -175,9 +177,16 @@ def scope_host(scope: str) -> str:
 class Authority:
     """Verifies key-pair JWTs and issues/verifies the emulator's scoped tokens."""
 
-    def __init__(self, users: Users, scoped_token_ttl: float) -> None:
+    def __init__(self, users: Users, scoped_token_ttl: float, oauth_token_ttl: float = 600) -> None:
         self.users = users
         self.ttl = scoped_token_ttl
+        self.oauth_ttl = oauth_token_ttl
+        #: client_id → (client_secret, who)
+        self._oauth_clients: dict[str, tuple[str, tuple[str, str]]] = {}
+        #: refresh token → client_id
+        self._refresh_tokens: dict[str, str] = {}
+        #: access token → (who, exp, client_id)
+        self._access: dict[str, tuple[tuple[str, str], float, str]] = {}
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._public = self._key.public_key()
         #: token → (subject, exp, ingest host of its scope)
@@ -241,6 +250,73 @@ class Authority:
             raise PatRejected("expired")
         return who
 
+    # --- OAuth (a Snowflake OAuth security integration, reduced to what clients use) -------
+
+    def add_oauth_client(self, account: str, user: str) -> dict[str, str]:
+        """Register a client for ``user``: its id, secret and a refresh token (as a consent
+        would give one)."""
+        who = (normalize_account(account), normalize_user(user))
+        client_id = "emu-" + secrets.token_hex(8)
+        secret = secrets.token_urlsafe(24)
+        refresh = secrets.token_urlsafe(32)
+        with self._lock:
+            self._oauth_clients[client_id] = (secret, who)
+            self._refresh_tokens[refresh] = client_id
+        _log.info("user %s.%s: OAuth client %s registered", *who, client_id)
+        return {"client_id": client_id, "client_secret": secret, "refresh_token": refresh}
+
+    def revoke_oauth_client(self, client_id: str) -> bool:
+        """Remove the client: its refresh tokens and access tokens stop working."""
+        with self._lock:
+            found = self._oauth_clients.pop(client_id, None) is not None
+            self._refresh_tokens = {r: c for r, c in self._refresh_tokens.items() if c != client_id}
+            self._access = {t: a for t, a in self._access.items() if a[2] != client_id}
+        return found
+
+    def oauth_token_request(
+        self, authorization: str | None, form: dict[str, str], now: float
+    ) -> tuple[int, dict[str, Any]]:
+        """``POST /oauth/token-request``: RFC 6749 answers (``error`` codes of §5.2)."""
+        client_id, secret = _basic_credentials(authorization)
+        if client_id is None:
+            client_id, secret = form.get("client_id"), form.get("client_secret")
+        with self._lock:
+            known = self._oauth_clients.get(client_id or "")
+        if known is None or secret is None or not secrets.compare_digest(known[0], secret):
+            return 401, {"error": "invalid_client"}
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            with self._lock:
+                owner = self._refresh_tokens.get(form.get("refresh_token") or "")
+            if owner != client_id:
+                return 400, {"error": "invalid_grant"}
+        elif grant != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        who = known[1]
+        token = "emu-oauth-" + secrets.token_urlsafe(32)
+        exp = float(int(now) + int(self.oauth_ttl))
+        with self._lock:
+            if len(self._access) > 10_000:
+                self._access = {t: a for t, a in self._access.items() if a[1] > now}
+            self._access[token] = (who, exp, client_id or "")
+        return 200, {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(self.oauth_ttl),
+            "username": who[1],
+        }
+
+    def check_oauth(self, token: str, now: float) -> tuple[str, str]:
+        """``(ACCOUNT, USER)`` of a valid OAuth access token; raises
+        :class:`ScopedTokenRejected` (``expired`` set when it is only expired)."""
+        with self._lock:
+            known = self._access.get(token)
+        if known is None:
+            raise ScopedTokenRejected("unknown or revoked OAuth access token")
+        if known[1] <= now:
+            raise ScopedTokenRejected("OAuth access token expired", expired=True)
+        return known[0]
+
     def check_jwt(self, token: str, now: float) -> tuple[str, str]:
         """``(ACCOUNT, USER)`` of a valid key-pair JWT; raises :class:`JwtRejected`."""
         return verify_keypair_jwt(token, self.users.snapshot(), now)
@@ -296,6 +372,19 @@ class Authority:
         if exp <= now:
             raise ScopedTokenRejected("expired", expired=True)
         return subject
+
+
+def _basic_credentials(header: str | None) -> tuple[str | None, str | None]:
+    if not header or header[:6].lower() != "basic ":
+        return None, None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        return None, None
+    return unquote(user), unquote(password)
 
 
 __all__ = [
