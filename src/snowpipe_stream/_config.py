@@ -549,6 +549,10 @@ _FIELD_NAMES = frozenset(
 )
 
 
+#: Settings that only code can give (callables): never read from the environment.
+_CALLABLE_KEYS = frozenset({"private_key_provider", "oauth_token_provider"})
+
+
 def _known_keys() -> str:
     return "known settings: " + ", ".join(sorted(_FIELD_NAMES))
 
@@ -622,7 +626,7 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
     for var, key in ENV_VARS.items():
         if env.get(var):
             values.setdefault(key, env[var])
-    for key in _FIELD_NAMES:
+    for key in _FIELD_NAMES - _CALLABLE_KEYS:
         var = "SNOWFLAKE_" + key.upper()
         if var not in ENV_VARS and env.get(var):
             values.setdefault(key, env[var])
