@@ -9,7 +9,7 @@ from ._oauth import OAuthCredential
 from ._pat import PatCredential
 from ._tokens import CredentialProvider, JwtManager, SuppliedJwt
 
-__all__ = ["build_credential"]
+__all__ = ["build_credential", "describe_credential"]
 
 
 def build_credential(config: ClientConfig, clock: Clock) -> CredentialProvider:
@@ -57,3 +57,20 @@ def build_credential(config: ClientConfig, clock: Clock) -> CredentialProvider:
         )
     assert config.jwt is not None
     return SuppliedJwt(config.jwt)
+
+
+def describe_credential(credential: CredentialProvider) -> dict[str, object]:
+    """What ``check`` can show about a credential, without a secret: its type, and per type
+    the key's fingerprint and source, the PAT's expiry and days left, the OAuth grant."""
+    out: dict[str, object] = {"token_type": credential.token_type}
+    if isinstance(credential, JwtManager):
+        out["fingerprint"] = credential.fingerprint
+        out["key_source"] = credential.key_source.kind
+        out["key_reloads"] = credential.key_source.reloads
+    elif isinstance(credential, PatCredential):
+        out["pat_expires_at"] = credential.expires_at
+        out["pat_days_left"] = credential.days_left()
+    elif isinstance(credential, OAuthCredential):
+        out["oauth_grant"] = credential.grant
+        out["oauth_expires_at"] = credential.expires_at
+    return out

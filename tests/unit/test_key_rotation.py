@@ -130,3 +130,23 @@ def test_matching_key_slot(rsa_key: PrivateKey, other_key: PrivateKey) -> None:
     assert matching_key_slot(rsa_key, other, fp) == "RSA_PUBLIC_KEY_2"
     assert matching_key_slot(rsa_key, other, None) is None
     assert matching_key_slot(rsa_key, None, None) is None
+
+
+def test_describe_credential_names_the_key_and_its_source(
+    tmp_path: Path, rsa_key: PrivateKey, other_key: PrivateKey
+) -> None:
+    from snowpipe_stream import ClientConfig
+    from snowpipe_stream._authorization import build_credential, describe_credential
+
+    path = tmp_path / "rsa_key.p8"
+    _write(path, rsa_key)
+    config = ClientConfig(account="acct", user="svc", private_key_file=str(path))
+    cred = build_credential(config, FakeClock())
+    _write(path, other_key)
+    cred.get_token()
+    assert describe_credential(cred) == {
+        "token_type": "KEYPAIR_JWT",
+        "fingerprint": other_key.fingerprint,
+        "key_source": "file",
+        "key_reloads": 1,
+    }

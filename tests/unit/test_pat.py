@@ -118,3 +118,20 @@ def test_expiry_given_as_show_user_pats_prints_it() -> None:
         personal_access_token_expires_at="2026-12-01 10:00:00.000 +0000",
     )
     assert config.personal_access_token_expires_at == 1796119200.0
+
+
+def test_describe_credential_names_the_pat_expiry_without_the_secret() -> None:
+    from snowpipe_stream._authorization import describe_credential
+
+    clock = FakeClock()
+    config = ClientConfig(
+        account="acct",
+        personal_access_token=PAT,
+        personal_access_token_expires_at=clock.time() + 3 * DAY,
+    )
+    described = describe_credential(build_credential(config, clock))
+    assert described == {
+        "token_type": "PROGRAMMATIC_ACCESS_TOKEN",
+        "pat_expires_at": clock.time() + 3 * DAY,
+        "pat_days_left": 3.0,
+    }
