@@ -19,7 +19,7 @@ from snowpipe_stream.testing import FakeClock
 
 ACCOUNT, USER = "rot-acct", "svc"
 HOURS = 6
-STEP_SECS = 20.0
+STEP_SECS = 60.0
 KEY_EVERY = 40 * 60
 KEY_OFFSET = 10 * 60  # rotations at 0:10, 0:50, ... 5:30: the last one is reloaded in time
 PAT_EVERY = 2 * 3600
