@@ -4,7 +4,8 @@ A :class:`JwtManager` caches one JWT and mints a new one when there is none, whe
 one has ``refresh_margin_secs`` or less left, or after :meth:`~JwtManager.invalidate` (the 401
 path). Minting is single-flight: when many threads find the token stale at once, one signs and
 the rest wait on the lock and take its token. The lock is held only while signing (CPU work,
-about a millisecond), never across network I/O.
+about a millisecond), never across a request to Snowflake; a ``private_key_provider`` is called
+under it too, so a secret manager is asked once however many threads need a new JWT.
 """
 
 from __future__ import annotations
