@@ -101,3 +101,25 @@ def test_a_pat_rotated_through_its_file_goes_on_without_an_error(
         rows = emu.rows(DB, SCHEMA, PIPE, "pat")
     assert stats.retries_401 == 0 and stats.scoped_exchanges == 2
     assert [r["n"] for r in rows] == [1, 2]
+
+
+def test_the_async_client_streams_with_a_pat_file(tmp_path: Path, clock: FakeClock) -> None:
+    import asyncio
+
+    from snowpipe_stream import AsyncClient
+
+    path = tmp_path / "pat.txt"
+    with Emulator(clock=clock) as emu:
+        token = emu.add_pat(ACCOUNT, USER, "async")
+        KNOWN_SECRETS.add(token)
+        _write(path, token)
+        config = _pat_config(emu, personal_access_token_file=str(path))
+
+        async def stream() -> None:
+            async with AsyncClient("pat", DB, SCHEMA, PIPE, config=config, clock=clock) as client:
+                channel, _ = await client.open_channel("apat")
+                await channel.append_rows([{"n": 1}], "1", "1")
+                await channel.wait_for_commit("1", timeout=30)
+
+        asyncio.run(stream())
+        assert [r["n"] for r in emu.rows(DB, SCHEMA, PIPE, "apat")] == [1]
