@@ -71,6 +71,13 @@ class _BaseClient:
         """A snapshot of this client's counters."""
         return self._core.snapshot_stats()
 
+    @property
+    def clock_skew_secs(self) -> float | None:
+        """How far this machine's clock is ahead of Snowflake's (negative: behind), measured
+        from the ``Date`` of its answers (about half a second of precision); None before the
+        first answer. Token refreshes are already scheduled on Snowflake's clock."""
+        return self._core.skew.local_ahead_secs()
+
     def _status_flow(self, names: list[str]) -> Flow[dict[str, ChannelStatus]]:
         resp = yield Call(
             status_op(self.database, self.schema, self.pipe, names, str(uuid.uuid4()))

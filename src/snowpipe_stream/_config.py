@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,24 @@ ENV_VARS: dict[str, str] = {
     "SNOWFLAKE_JWT_TOKEN": "jwt",
 }
 
-_SECRET_KEYS = frozenset({"private_key", "private_key_passphrase", "jwt", "jwt_token"})
-_KEY_SOURCE = ("private_key", "private_key_file")
+_SECRET_KEYS = frozenset(
+    {
+        "private_key",
+        "private_key_passphrase",
+        "jwt",
+        "jwt_token",
+        "personal_access_token",
+        "oauth_client_secret",
+        "oauth_refresh_token",
+    }
+)
+#: How the client authenticates to the control host (the official SDK's ``authorization_type``).
+AUTHORIZATION_TYPES = ("JWT", "PAT", "OAUTH")
+#: Settings taken as a group from the highest layer that gives any of them.
+_SOURCE_GROUPS = (
+    ("private_key", "private_key_file"),
+    ("personal_access_token", "personal_access_token_file"),
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -100,7 +116,29 @@ class ClientConfig:
     private_key: PrivateKey | str | bytes | None = None
     private_key_file: str | None = None
     private_key_passphrase: str | None = None
+    #: A callable returning the current :class:`PrivateKey` (a secret manager): called at
+    #: start, before each new JWT and before the retry of a 401, so a rotated key is picked up.
+    private_key_provider: Callable[[], PrivateKey] | None = None
     role: str | None = None
+    #: ``"JWT"`` (key pair, the default), ``"PAT"`` (programmatic access token) or ``"OAUTH"``.
+    #: Without it, a configured PAT and no private key means ``"PAT"``.
+    authorization_type: str | None = None
+    #: The PAT secret (the official SDK's key name); or keep it in ``personal_access_token_file``,
+    #: which is re-read when it changes (rotation without a restart).
+    personal_access_token: str | None = None
+    personal_access_token_file: str | None = None
+    #: When the PAT expires (epoch seconds or ISO 8601, as SHOW USER PROGRAMMATIC ACCESS TOKENS
+    #: shows it), for the expiry warning when the secret itself does not tell.
+    personal_access_token_expires_at: float | str | None = None
+    #: OAUTH: a callable returning an access token (or ``(token, expires_at)``) obtained
+    #: elsewhere; or the grants below against ``oauth_token_url`` (default: Snowflake OAuth's
+    #: ``<url>/oauth/token-request``): refresh-token with ``oauth_refresh_token``, else
+    #: client-credentials.
+    oauth_token_provider: Callable[[], str | tuple[str, float]] | None = None
+    oauth_token_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_refresh_token: str | None = None
     #: Deprecated: a JWT minted by the caller. Works, but cannot be refreshed.
     jwt: str | None = None
     #: Alias of ``jwt``.
@@ -154,10 +192,11 @@ class ClientConfig:
         merged: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for where, values in layers:
-            if any(k in values for k in _KEY_SOURCE):
-                for k in _KEY_SOURCE:
-                    merged.pop(k, None)
-                    sources.pop(k, None)
+            for group in _SOURCE_GROUPS:
+                if any(k in values for k in group):
+                    for k in group:
+                        merged.pop(k, None)
+                        sources.pop(k, None)
             for k, v in values.items():
                 merged[k] = v
                 sources[k] = where
@@ -211,9 +250,27 @@ class ClientConfig:
                 raise ConfigError(f"{where(key)} must be a string, got {type(value).__name__}")
             set_(self, key, value.strip() or None)
 
-        for key in ("account", "user", "url", "role", "private_key_file", "app_name"):
+        for key in (
+            "account",
+            "user",
+            "url",
+            "role",
+            "private_key_file",
+            "app_name",
+            "authorization_type",
+            "personal_access_token_file",
+            "oauth_token_url",
+            "oauth_client_id",
+        ):
             text(key)
-        for key in ("jwt", "jwt_token", "private_key_passphrase"):
+        for key in (
+            "jwt",
+            "jwt_token",
+            "private_key_passphrase",
+            "personal_access_token",
+            "oauth_client_secret",
+            "oauth_refresh_token",
+        ):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{where(key)} must be a string")
@@ -257,6 +314,8 @@ class ClientConfig:
             set_(self, name, norm)
 
         # Credentials.
+        if self._check_authorization_type(where):
+            return
         if self.jwt_token is not None:
             if self.jwt is not None and self.jwt != self.jwt_token:
                 raise ConfigError("give jwt or its alias jwt_token, not both")
@@ -272,6 +331,17 @@ class ClientConfig:
                 "give private_key or private_key_file, not both "
                 f"({where('private_key')}, {where('private_key_file')})"
             )
+        provider = self.private_key_provider
+        if provider is not None:
+            if not callable(provider):
+                raise ConfigError(
+                    f"{where('private_key_provider')} must be a callable returning a PrivateKey"
+                )
+            if self.private_key is not None or self.private_key_file is not None:
+                raise ConfigError(
+                    "give private_key_provider or a private key (private_key, "
+                    "private_key_file), not both"
+                )
         given = self.private_key
         if isinstance(given, str | bytes | bytearray):
             raw = given if isinstance(given, str) else bytes(given)
@@ -291,18 +361,19 @@ class ClientConfig:
                 "private_key",
                 PrivateKey.from_file(self.private_key_file, self.private_key_passphrase),
             )
-        if self.private_key is not None and self.jwt is not None:
+        has_key = self.private_key is not None or provider is not None
+        if has_key and self.jwt is not None:
             _log.warning(
                 "both a private key and a JWT are configured; using the private key "
                 "and ignoring the JWT"
             )
             set_(self, "jwt", None)
-        if self.private_key is None and self.jwt is None:
+        if not has_key and self.jwt is None:
             raise ConfigError(
                 "no credentials: give private_key_file (or SNOWFLAKE_PRIVATE_KEY_PATH), or "
                 "private_key (or SNOWFLAKE_PRIVATE_KEY)"
             )
-        if self.private_key is not None:
+        if has_key:
             for key_name in ("account", "user"):
                 if getattr(self, key_name) is None:
                     var = "SNOWFLAKE_ACCOUNT" if key_name == "account" else "SNOWFLAKE_USER"
@@ -314,6 +385,87 @@ class ClientConfig:
         set_(self, "url", self._check_url(where("url")))
         if self.jwt is not None:
             self._warn_supplied_jwt()
+
+    def _check_authorization_type(self, where: Callable[[str], str]) -> bool:
+        """Validate ``authorization_type`` and, for PAT/OAUTH, their settings and the URL;
+        True when the credential is not a key pair (nothing more to check)."""
+        set_ = object.__setattr__
+        kind = self.authorization_type
+        pat_given = self.personal_access_token is not None or (
+            self.personal_access_token_file is not None
+        )
+        if kind is None:
+            has_key = any(
+                getattr(self, k) is not None
+                for k in ("private_key", "private_key_file", "private_key_provider", "jwt")
+            )
+            kind = "PAT" if pat_given and not has_key else "JWT"
+        kind = kind.strip().upper()
+        if kind == "KEYPAIR_JWT":
+            kind = "JWT"
+        if kind not in AUTHORIZATION_TYPES:
+            raise ConfigError(
+                f"{where('authorization_type')} must be one of {', '.join(AUTHORIZATION_TYPES)}, "
+                f"got {self.authorization_type!r}"
+            )
+        set_(self, "authorization_type", kind)
+        if kind == "JWT":
+            return False
+        if kind == "PAT":
+            if self.personal_access_token is not None and self.personal_access_token_file:
+                raise ConfigError(
+                    "give personal_access_token or personal_access_token_file, not both"
+                )
+            if self.personal_access_token is not None and not self.personal_access_token.strip():
+                raise ConfigError(f"{where('personal_access_token')} is empty")
+            if not pat_given:
+                raise ConfigError(
+                    "authorization_type is PAT but no token is configured: give "
+                    "personal_access_token (SNOWFLAKE_PERSONAL_ACCESS_TOKEN) or "
+                    "personal_access_token_file"
+                )
+            if self.personal_access_token_file is not None:
+                from ._pat import read_pat_file
+
+                read_pat_file(self.personal_access_token_file)  # fails now, not mid-stream
+            set_(
+                self,
+                "personal_access_token_expires_at",
+                _epoch(self.personal_access_token_expires_at, where),
+            )
+        if self.url is None and self.account is None:
+            raise ConfigError("account or url is required (or SNOWFLAKE_ACCOUNT / SNOWFLAKE_URL)")
+        set_(self, "url", self._check_url(where("url")))
+        if kind == "OAUTH":
+            self._check_oauth(where)
+        return True
+
+    def _check_oauth(self, where: Callable[[str], str]) -> None:
+        provider = self.oauth_token_provider
+        if provider is not None:
+            if not callable(provider):
+                raise ConfigError(f"{where('oauth_token_provider')} must be a callable")
+            return
+        missing = [k for k in ("oauth_client_id", "oauth_client_secret") if not getattr(self, k)]
+        if missing:
+            raise ConfigError(
+                "authorization_type is OAUTH: give oauth_token_provider, or "
+                f"{' and '.join(missing)} (SNOWFLAKE_{missing[0].upper()}) for the "
+                "client-credentials grant, with oauth_refresh_token for the refresh-token grant"
+            )
+        for key in ("oauth_client_secret", "oauth_refresh_token"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{where(key)} is empty")
+        url = self.oauth_token_url or f"{self.url}/oauth/token-request"
+        if "://" not in url:
+            url = "https://" + url
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ConfigError(f"{where('oauth_token_url')} must be an http(s) URL, got {url!r}")
+        require_safe_url(
+            url, allow_insecure_http=self.allow_insecure_http, what=where("oauth_token_url")
+        )
+        object.__setattr__(self, "oauth_token_url", url)
 
     def _check_url(self, name: str) -> str:
         if self.url is None:
@@ -397,6 +549,10 @@ _FIELD_NAMES = frozenset(
 )
 
 
+#: Settings that only code can give (callables): never read from the environment.
+_CALLABLE_KEYS = frozenset({"private_key_provider", "oauth_token_provider"})
+
+
 def setting_names() -> frozenset[str]:
     """The keys :meth:`ClientConfig.from_sources` takes (the sinks' options use them)."""
     return _FIELD_NAMES
@@ -404,6 +560,39 @@ def setting_names() -> frozenset[str]:
 
 def _known_keys() -> str:
     return "known settings: " + ", ".join(sorted(_FIELD_NAMES))
+
+
+def _epoch(value: object, where: Callable[[str], str]) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 text (``2026-01-31 12:00:00 +0000``)."""
+    import datetime as _dt
+
+    name = where("personal_access_token_expires_at")
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None if value is None else float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        import re
+
+        # Python 3.10's fromisoformat wants "+00:00"; SHOW ... prints "+0000" after a space.
+        zone = re.match(r"^(.*?\d)\s*(Z|[+-]\d{2}:?\d{2})$", text)
+        if zone is not None:
+            tz = zone.group(2)
+            tz = "+00:00" if tz == "Z" else f"{tz[:3]}:{tz[-2:]}"
+            text = zone.group(1) + tz
+        try:
+            parsed = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be epoch seconds or an ISO 8601 date, got {value!r}"
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+        return parsed.timestamp()
+    raise ConfigError(f"{name} must be epoch seconds or an ISO 8601 date")
 
 
 def _read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -429,10 +618,11 @@ def _read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             # The official SDK's profile holds keys we have no use for (host, port, ...).
             _log.debug("profile key %r ignored", k)
-    if "private_key_file" in known and isinstance(known["private_key_file"], str):
-        key_path = Path(known["private_key_file"]).expanduser()
-        if not key_path.is_absolute():
-            known["private_key_file"] = str(p.parent / key_path)
+    for file_key in ("private_key_file", "personal_access_token_file"):
+        if file_key in known and isinstance(known[file_key], str):
+            key_path = Path(known[file_key]).expanduser()
+            if not key_path.is_absolute():
+                known[file_key] = str(p.parent / key_path)
     return known
 
 
@@ -441,7 +631,7 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
     for var, key in ENV_VARS.items():
         if env.get(var):
             values.setdefault(key, env[var])
-    for key in _FIELD_NAMES:
+    for key in _FIELD_NAMES - _CALLABLE_KEYS:
         var = "SNOWFLAKE_" + key.upper()
         if var not in ENV_VARS and env.get(var):
             values.setdefault(key, env[var])

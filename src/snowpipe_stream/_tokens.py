@@ -4,7 +4,8 @@ A :class:`JwtManager` caches one JWT and mints a new one when there is none, whe
 one has ``refresh_margin_secs`` or less left, or after :meth:`~JwtManager.invalidate` (the 401
 path). Minting is single-flight: when many threads find the token stale at once, one signs and
 the rest wait on the lock and take its token. The lock is held only while signing (CPU work,
-about a millisecond), never across network I/O.
+about a millisecond), never across a request to Snowflake; a ``private_key_provider`` is called
+under it too, so a secret manager is asked once however many threads need a new JWT.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._constants import DEFAULT_JWT_LIFETIME_SECS, DEFAULT_JWT_REFRESH_MARGIN_SECS
+from ._credentials import KeySource
 from ._exceptions import ConfigError
 from ._jwt import (
     claim_seconds,
@@ -61,8 +63,15 @@ class _Cached(NamedTuple):
 class CredentialProvider(Protocol):
     """What the transport needs from a control-host credential."""
 
+    #: ``X-Snowflake-Authorization-Token-Type`` of its tokens on the control host.
+    token_type: str
+
     @property
     def can_refresh(self) -> bool: ...
+
+    def unauthorized_hint(self) -> str:
+        """What to check when the control host still answers 401 after a refresh."""
+        ...
 
     @property
     def mint_count(self) -> int: ...
@@ -79,7 +88,9 @@ class JwtManager:
         account: the account identifier in any spelling (``myorg-acct``, ``xy12345.us-east-1``,
             an account URL); normalized for the claims.
         user: the Snowflake user the public key is registered on.
-        private_key: the signing key.
+        private_key: the signing key, or a :class:`KeySource` (a file re-read when it
+            changes, a provider) that renews it: checked before each use, before each mint,
+            and before the retry of a 401.
         lifetime_secs: requested token lifetime; clamped into [30, 3600] with one warning.
         refresh_margin_secs: refresh when this many seconds or fewer are left; lowered to half
             the lifetime, with one warning, when it is not below it.
@@ -91,7 +102,7 @@ class JwtManager:
         self,
         account: str,
         user: str,
-        private_key: PrivateKey,
+        private_key: PrivateKey | KeySource,
         lifetime_secs: float = DEFAULT_JWT_LIFETIME_SECS,
         refresh_margin_secs: float = DEFAULT_JWT_REFRESH_MARGIN_SECS,
         clock: Clock | None = None,
@@ -102,7 +113,9 @@ class JwtManager:
             raise ConfigError("account is required to mint a key-pair JWT")
         if not user or not user.strip():
             raise ConfigError("user is required to mint a key-pair JWT")
-        if not isinstance(private_key, PrivateKey):
+        if isinstance(private_key, PrivateKey):
+            private_key = KeySource(private_key)
+        if not isinstance(private_key, KeySource):
             raise ConfigError(
                 "private_key must be a PrivateKey (PrivateKey.from_file(path) or from_pem(text))"
             )
@@ -114,7 +127,7 @@ class JwtManager:
             )
         self._account = account
         self._user = user
-        self._key = private_key
+        self._source = private_key
         self._role = role
         self._clock = clock or SYSTEM_CLOCK
         self.given_lifetime_secs = lifetime_secs
@@ -139,11 +152,20 @@ class JwtManager:
         self._invalidated = False
         self._mints = 0
 
+    token_type = "KEYPAIR_JWT"
+
     # --- read-only state ------------------------------------------------------------------
 
     @property
     def can_refresh(self) -> bool:
         return True
+
+    def unauthorized_hint(self) -> str:
+        return (
+            f"Check that the key with fingerprint {self.fingerprint} is registered on user "
+            f"{self.claims_user} of account {self.claims_account} (DESC USER shows "
+            "RSA_PUBLIC_KEY_FP and RSA_PUBLIC_KEY_2_FP), and that this machine's clock is right"
+        )
 
     @property
     def expires_at(self) -> float | None:
@@ -158,7 +180,12 @@ class JwtManager:
 
     @property
     def fingerprint(self) -> str:
-        return self._key.fingerprint
+        """The fingerprint of the key new JWTs are signed with."""
+        return self._source.key.fingerprint
+
+    @property
+    def key_source(self) -> KeySource:
+        return self._source
 
     @property
     def claims_account(self) -> str:
@@ -178,7 +205,12 @@ class JwtManager:
     # --- the two verbs --------------------------------------------------------------------
 
     def get_token(self) -> str:
-        """A JWT with more than the margin left, minting one only when needed."""
+        """A JWT with more than the margin left, minting one only when needed.
+
+        A key file that changed (one ``stat``) drops the cached JWT, so no request leaves
+        signed with a key that was replaced."""
+        if self._source.poll():
+            self._drop("key changed")
         cached = self._cached
         if cached is not None:
             remaining = cached.expires_at - self._clock.time()
@@ -206,6 +238,15 @@ class JwtManager:
                 return
             self._cached = None
             self._invalidated = True
+            # The key may have been rotated under us: look at its source before the retry.
+            self._source.after_unauthorized()
+
+    def _drop(self, why: str) -> None:
+        with self._lock:
+            if self._cached is not None:
+                self._cached = None
+                self._invalidated = True
+                _log.debug("cached JWT dropped (%s)", why)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -217,8 +258,10 @@ class JwtManager:
         else:
             remaining = old.expires_at - now
             reason = "margin" if remaining > 0 else "expired"
+        self._source.at_mint()
+        key = self._source.key
         token, expires_at = mint_jwt(
-            self._key,
+            key,
             account=self._account,
             user=self._user,
             now=now,
@@ -234,20 +277,22 @@ class JwtManager:
             "none" if remaining is None else f"{remaining:.0f}s",
             self.refresh_margin_secs,
             self.lifetime_secs,
-            self._key.fingerprint,
+            key.fingerprint,
         )
         return token
 
     def __repr__(self) -> str:
         return (
             f"JwtManager(account={self.claims_account!r}, user={self.claims_user!r}, "
-            f"fingerprint={self._key.fingerprint!r}, lifetime_secs={self.lifetime_secs}, "
+            f"fingerprint={self.fingerprint!r}, lifetime_secs={self.lifetime_secs}, "
             f"refresh_margin_secs={self.refresh_margin_secs}, mints={self._mints})"
         )
 
 
 class SuppliedJwt:
     """A JWT the user minted themselves (deprecated): used as is, never refreshed."""
+
+    token_type = "KEYPAIR_JWT"
 
     def __init__(self, token: str) -> None:
         self._token = token.strip()
@@ -257,6 +302,12 @@ class SuppliedJwt:
     @property
     def can_refresh(self) -> bool:
         return False
+
+    def unauthorized_hint(self) -> str:
+        return (
+            "The JWT was supplied by you and cannot be refreshed: supply the private key "
+            "instead (private_key_file=... or SNOWFLAKE_PRIVATE_KEY_PATH)"
+        )
 
     @property
     def mint_count(self) -> int:
@@ -280,27 +331,45 @@ def _check_number(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a number of seconds (got NaN)")
 
 
-class ScopedTokenCache:
-    """The scoped ingest token: state only; the shells fetch it (single-flight) when stale."""
+#: The scoped token is never exchanged again sooner than this after the last exchange, except
+#: after a 401 (a misjudged clock must not turn every request into an exchange).
+MIN_EXCHANGE_INTERVAL_SECS = 5.0
 
-    def __init__(self, refresh_margin_secs: float) -> None:
+
+class ScopedTokenCache:
+    """The scoped ingest token: state only; the shells fetch it (single-flight) when stale.
+
+    ``now`` is the server's time as the client estimates it (the token's ``exp`` is the
+    server's); ``mono`` the local monotonic clock, for the floor between two exchanges.
+    """
+
+    def __init__(
+        self, refresh_margin_secs: float, min_interval_secs: float = MIN_EXCHANGE_INTERVAL_SECS
+    ) -> None:
         self._margin = refresh_margin_secs
-        # (token, expires_at, the margin that applies to this token)
-        self._cached: tuple[str, float, float] | None = None
+        self._floor = min_interval_secs
+        # (token, expires_at, the margin that applies to this token, monotonic time of set)
+        self._cached: tuple[str, float, float, float] | None = None
         self._lock = threading.Lock()
 
-    def fresh(self, now: float) -> str | None:
-        """The cached token when it has more than its margin left, else None."""
+    def fresh(self, now: float, mono: float | None = None) -> str | None:
+        """The cached token when it has more than its margin left (or was exchanged less than
+        the floor ago and has not expired), else None."""
         cached = self._cached
-        if cached is not None and cached[1] - now > cached[2]:
+        if cached is None:
+            return None
+        left = cached[1] - now
+        if left > cached[2]:
+            return cached[0]
+        if mono is not None and left > 0 and mono - cached[3] < self._floor:
             return cached[0]
         return None
 
-    def set(self, token: str, expires_at: float, now: float) -> None:
+    def set(self, token: str, expires_at: float, now: float, mono: float = 0.0) -> None:
         # A token that lives shorter than twice the margin would be refreshed on every call:
         # for it, refresh at half its life instead.
         margin = min(self._margin, max((expires_at - now) / 2, 0.0))
-        self._cached = (token, expires_at, margin)
+        self._cached = (token, expires_at, margin, mono)
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the token (when ``token`` is given, only if it is still the cached one)."""

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._authorization import build_credential
 from ._clock import Clock
 from ._config import ClientConfig, is_loopback
 from ._exceptions import (
@@ -47,7 +48,6 @@ from ._exceptions import (
     SnowpipeError,
     make_status_error,
 )
-from ._jwt import normalize_account, normalize_user
 from ._protocol import (
     BACKPRESSURE_CODES,
     Op,
@@ -59,7 +59,8 @@ from ._protocol import (
     token_op,
 )
 from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
-from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache, SuppliedJwt
+from ._skew import ServerClock, SkewEstimator
+from ._tokens import CredentialProvider, ScopedTokenCache
 
 __all__ = [
     "BUSY",
@@ -173,22 +174,10 @@ class Core:
             max_server_retries=config.max_server_retries,
             deadline_secs=config.retry_deadline_secs,
         )
-        key = config.key
-        self.jwt: CredentialProvider
-        if key is not None:
-            assert config.account is not None and config.user is not None
-            self.jwt = JwtManager(
-                config.account,
-                config.user,
-                key,
-                config.jwt_exp_secs,
-                config.jwt_refresh_margin_secs,
-                clock,
-                role=config.role,
-            )
-        else:
-            assert config.jwt is not None
-            self.jwt = SuppliedJwt(config.jwt)
+        #: The server's clock as the ``Date`` headers show it; tokens are judged on it.
+        self.skew = SkewEstimator()
+        self.server_clock = ServerClock(clock, self.skew)
+        self.jwt: CredentialProvider = build_credential(config, self.server_clock)
         self.scoped = ScopedTokenCache(config.jwt_refresh_margin_secs)
         self.stats = Stats()
         self.control_url = config.control_url
@@ -224,7 +213,7 @@ class Core:
         headers = {**self.headers, **op.headers, "Authorization": f"Bearer {token}"}
         if op.host == "control":
             base = self.control_url
-            headers["X-Snowflake-Authorization-Token-Type"] = "KEYPAIR_JWT"
+            headers["X-Snowflake-Authorization-Token-Type"] = self.jwt.token_type
         else:
             assert self.ingest_url is not None
             base = self.ingest_url
@@ -249,14 +238,18 @@ class Core:
             _log.info("ingest host is %s", self.ingest_host)
         assert self.ingest_host is not None
         resp = yield Call(token_op(self.ingest_host))
-        now = self.clock.time()
+        now = self.server_clock.time()
         token, expires_at = parse_scoped_token(resp.content, now)
-        self.scoped.set(token, expires_at, now)
+        self.scoped.set(token, expires_at, now, self.clock.monotonic())
         self.stats.add(scoped_exchanges=1)
         _auth_log.info(
             "scoped token exchanged (%d chars, expires in %.0f s)", len(token), expires_at - now
         )
         return token
+
+    def fresh_scoped(self) -> str | None:
+        """The scoped token if it needs no exchange (judged on the server's clock)."""
+        return self.scoped.fresh(self.server_clock.time(), self.clock.monotonic())
 
     # --- the retrying request -----------------------------------------------------------
 
@@ -268,6 +261,7 @@ class Core:
             resp: httpx.Response | None = None
             try:
                 resp = yield Send(op, request_id, attempts.total - 1)
+                self.skew.observe(resp.headers.get("date"), self.clock.time())
                 outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
             except httpx.TransportError as exc:
                 outcome = Outcome(op.kind, failure=_failure_kind(exc))
@@ -368,21 +362,9 @@ class Core:
         return err
 
     def _auth_hint(self, op: Op) -> str:
-        if not self.jwt.can_refresh:
-            return (
-                "The JWT was supplied by you and cannot be refreshed: supply the private key "
-                "instead (private_key_file=... or SNOWFLAKE_PRIVATE_KEY_PATH)"
-            )
-        if op.host == "ingest":
+        if op.host == "ingest" and self.jwt.can_refresh:
             return "The scoped token was rejected also after a fresh token exchange"
-        jm = self.jwt
-        assert isinstance(jm, JwtManager)
-        return (
-            f"Check that the key with fingerprint {jm.fingerprint} is registered on user "
-            f"{normalize_user(self.config.user or '')} of account "
-            f"{normalize_account(self.config.account or '')} (DESC USER shows "
-            "RSA_PUBLIC_KEY_FP), and that this machine's clock is right"
-        )
+        return self.jwt.unauthorized_hint()
 
 
 def _outcome(op: Op, resp: httpx.Response, can_refresh: bool) -> Outcome:
@@ -479,11 +461,11 @@ class SyncDriver:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
         core = self.core
         while True:
-            token = core.scoped.fresh(core.clock.time())
+            token = core.fresh_scoped()
             if token is not None:
                 return token
             with self._lock:
-                token = core.scoped.fresh(core.clock.time())
+                token = core.fresh_scoped()
                 if token is not None:
                     return token
                 waiting = self._exchange
@@ -560,7 +542,7 @@ class AsyncDriver:
     async def _scoped_token(self) -> str:
         core = self.core
         while True:
-            token = core.scoped.fresh(core.clock.time())
+            token = core.fresh_scoped()
             if token is not None:
                 return token
             waiting = self._exchange

@@ -64,7 +64,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by the d
         'snowpipe_stream.spark needs PySpark 4 and pyarrow: pip install "snowpipe-stream[spark]"'
     ) from exc
 from ._client import Client
-from ._config import ClientConfig, setting_names
+from ._config import _CALLABLE_KEYS, ClientConfig, setting_names
 from ._exceptions import ConfigError, SnowpipeError
 from ._names import check_channel_name
 from ._resume import (
@@ -104,6 +104,14 @@ _SECRET_KEYS = frozenset(
         "token",
     }
 )
+#: Secrets an option may name the environment variable of (``private_key_env`` = "MY_VAR").
+_SECRET_ENV_KEYS = (
+    "private_key",
+    "private_key_passphrase",
+    "personal_access_token",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+)
 #: The sink's own options.
 _SINK_KEYS = frozenset(
     {
@@ -115,8 +123,7 @@ _SINK_KEYS = frozenset(
         "commit_timeout",
         "chunk_rows",
         "profile",
-        "private_key_env",
-        "private_key_passphrase_env",
+        *(f"{key}_env" for key in _SECRET_ENV_KEYS),
     }
 )
 #: Options Spark itself may pass along to a sink.
@@ -140,8 +147,8 @@ class SinkOptions:
     commit_timeout: float = DEFAULT_COMMIT_TIMEOUT_SECS
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     profile: str | None = None
-    private_key_env: str | None = None
-    private_key_passphrase_env: str | None = None
+    #: Secret setting -> the environment variable (on the executors) that holds it.
+    secret_envs: Mapping[str, str] = field(default_factory=dict)
     #: Other ClientConfig keys given as options (no secrets: refused when parsed).
     settings: Mapping[str, str] = field(default_factory=dict)
 
@@ -155,7 +162,7 @@ class SinkOptions:
                 "give private_key_file (a path on the executors) or private_key_env (the name of "
                 "an environment variable set on the executors) instead"
             )
-        client_keys = setting_names() - _SECRET_KEYS
+        client_keys = setting_names() - _SECRET_KEYS - _CALLABLE_KEYS
         unknown = sorted(set(opts) - _SINK_KEYS - _SPARK_KEYS - client_keys)
         if unknown:
             raise ConfigError(
@@ -187,8 +194,7 @@ class SinkOptions:
             commit_timeout=_number(opts, "commit_timeout", DEFAULT_COMMIT_TIMEOUT_SECS, float),
             chunk_rows=int(_number(opts, "chunk_rows", DEFAULT_CHUNK_ROWS, int)),
             profile=opts.get("profile") or None,
-            private_key_env=opts.get("private_key_env") or None,
-            private_key_passphrase_env=opts.get("private_key_passphrase_env") or None,
+            secret_envs={k: opts[f"{k}_env"] for k in _SECRET_ENV_KEYS if opts.get(f"{k}_env")},
             settings={k: v for k, v in opts.items() if k in client_keys},
         )
 
@@ -199,12 +205,7 @@ class SinkOptions:
         """The client settings, on the machine that runs this (driver or executor)."""
         env = os.environ if env is None else env
         secrets: dict[str, str] = {}
-        for option, key in (
-            (self.private_key_env, "private_key"),
-            (self.private_key_passphrase_env, "private_key_passphrase"),
-        ):
-            if option is None:
-                continue
+        for key, option in self.secret_envs.items():
             value = env.get(option)
             if not value:
                 raise ConfigError(

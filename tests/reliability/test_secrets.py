@@ -157,3 +157,75 @@ def test_error_messages(rsa_key: PrivateKey) -> None:
         "ChannelInvalidatedError",
         "ChannelInvalidatedError",
     ]
+
+
+PAT_SECRET = "ver:1-hint:99-pat-secret-that-must-not-leak"
+
+
+def test_pat_settings_credential_and_errors_hide_the_token(tmp_path: Any) -> None:
+    """The PAT (a string or a file) never shows in a repr, an error or a log record."""
+    from snowpipe_stream._authorization import build_credential
+    from tests.conftest import KNOWN_SECRETS
+
+    KNOWN_SECRETS.add(PAT_SECRET)
+    clock = FakeClock()
+    config = ClientConfig(
+        account="a", url=CONTROL, authorization_type="PAT", personal_access_token=PAT_SECRET
+    )
+    pat_file = tmp_path / "pat.txt"
+    pat_file.write_text(PAT_SECRET)
+    file_config = ClientConfig(account="a", url=CONTROL, personal_access_token_file=str(pat_file))
+    fake = FakeSnowflake().then(
+        "hostname", Scripted(401, {"code": "394400"}), Scripted(401, {"code": "394400"})
+    )
+    errors: list[SnowpipeError] = []
+    with Client("app", "DB", "S", "P", config=config, transport=fake.mock(), clock=clock) as client:
+        try:
+            client.open_channel("ch")
+        except AuthenticationError as exc:
+            errors.append(exc)
+        sent = {r.headers["X-Snowflake-Authorization-Token-Type"] for r in fake.requests}
+        clean(client, extra=(PAT_SECRET,))
+    assert sent == {"PROGRAMMATIC_ACCESS_TOKEN"}
+    assert len(errors) == 1 and "ROTATE PAT" in str(errors[0])
+    clean(
+        config,
+        file_config,
+        build_credential(config, clock),
+        build_credential(file_config, clock),
+        *errors,
+        extra=(PAT_SECRET,),
+    )
+
+
+def test_oauth_secrets_stay_out_of_reprs_and_refusals() -> None:
+    import httpx
+
+    from snowpipe_stream._authorization import build_credential
+    from snowpipe_stream._oauth import OAuthCredential
+    from tests.conftest import KNOWN_SECRETS
+
+    secret, refresh = "oauth-client-secret-do-not-leak", "oauth-refresh-token-do-not-leak"
+    KNOWN_SECRETS.update({secret, refresh})
+    config = ClientConfig(
+        account="a",
+        url=CONTROL,
+        authorization_type="OAUTH",
+        oauth_client_id="cid",
+        oauth_client_secret=secret,
+        oauth_refresh_token=refresh,
+    )
+    refused = OAuthCredential(
+        clock=FakeClock(),
+        refresh_margin_secs=30,
+        token_url=config.oauth_token_url,
+        client_id="cid",
+        client_secret=secret,
+        refresh_token=refresh,
+        transport=httpx.MockTransport(lambda r: httpx.Response(401, json={"error": "x"})),
+    )
+    with pytest.raises(AuthenticationError) as info:
+        refused.get_token()
+    clean(
+        config, build_credential(config, FakeClock()), refused, info.value, extra=(secret, refresh)
+    )

@@ -230,8 +230,19 @@ def drop_channel(
     is_flag=True,
     help="Replace existing key files (regular files only: never a link).",
 )
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="Write a new pair beside the current one (rsa_key.new.p8/.pub) and print the "
+    "three rotation steps with their ALTER USER statements.",
+)
 def keygen(
-    out_dir: Path, bits: int, passphrase_env: str | None, user: str | None, force: bool
+    out_dir: Path,
+    bits: int,
+    passphrase_env: str | None,
+    user: str | None,
+    force: bool,
+    rotate: bool,
 ) -> None:
     """Generate a key pair for key-pair authentication (never writes through a link)."""
     from ._keygen import keygen as run_keygen
@@ -245,7 +256,14 @@ def keygen(
             )
             sys.exit(EXIT_USAGE)
     sys.exit(
-        run_keygen(out_dir, bits, passphrase, user or os.environ.get("SNOWFLAKE_USER") or "", force)
+        run_keygen(
+            out_dir,
+            bits,
+            passphrase,
+            user or os.environ.get("SNOWFLAKE_USER") or "",
+            force,
+            rotate=rotate,
+        )
     )
 
 

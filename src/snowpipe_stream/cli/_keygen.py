@@ -16,9 +16,13 @@ import stat
 from pathlib import Path
 
 import click
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._exceptions import PrivateKeyError
 from .._jwt import normalize_user
-from .._keys import PrivateKey
+from .._keys import PrivateKey, public_key_fingerprint
 from ._common import EXIT_OK, EXIT_USAGE
 
 _CREATE = (
@@ -34,9 +38,84 @@ class _Refused(Exception):
     pass
 
 
-def keygen(out_dir: Path, bits: int, passphrase: str | None, user: str, force: bool) -> int:
+def keygen(
+    out_dir: Path, bits: int, passphrase: str | None, user: str, force: bool, rotate: bool = False
+) -> int:
+    if rotate:
+        return _rotate(out_dir, bits, passphrase, user, force)
     private_path, public_path = out_dir / "rsa_key.p8", out_dir / "rsa_key.pub"
+    key = _generate_pair(private_path, public_path, bits, passphrase, force)
+    if key is None:
+        return EXIT_USAGE
+    who = normalize_user(user) or "<user>"
+    click.echo(
+        f"wrote {private_path} (mode 0600{', encrypted' if passphrase else ''}) and {public_path}"
+    )
+    click.echo(f"fingerprint: {key.fingerprint}")
+    click.echo("register the public key in Snowflake with:")
+    click.echo(f"  ALTER USER {who} SET RSA_PUBLIC_KEY='{key.public_key_body()}';")
+    click.echo("then DESC USER shows RSA_PUBLIC_KEY_FP = the fingerprint above.")
+    return EXIT_OK
+
+
+def _rotate(out_dir: Path, bits: int, passphrase: str | None, user: str, force: bool) -> int:
+    """Write ``rsa_key.new.p8``/``.pub`` beside the current pair and print Snowflake's
+    three rotation steps (https://docs.snowflake.com/en/user-guide/key-pair-auth, "Configuring
+    key-pair rotation") with the statements for this user."""
+    current, current_pub = out_dir / "rsa_key.p8", out_dir / "rsa_key.pub"
+    if not current.is_file():
+        click.echo(f"error: --rotate needs the current key at {current}", err=True)
+        click.echo("hint: give --out the directory that holds rsa_key.p8", err=True)
+        return EXIT_USAGE
+    old_fp = _fingerprint_of(current, current_pub, passphrase)
+    new_private, new_public = out_dir / "rsa_key.new.p8", out_dir / "rsa_key.new.pub"
+    key = _generate_pair(new_private, new_public, bits, passphrase, force)
+    if key is None:
+        return EXIT_USAGE
+    who = normalize_user(user) or "<user>"
+    click.echo(
+        f"wrote {new_private} (mode 0600{', encrypted' if passphrase else ''}) and {new_public}"
+    )
+    click.echo(f"current key: {current} (fingerprint {old_fp or 'unknown'})")
+    click.echo(f"new key:     {new_private} (fingerprint {key.fingerprint})")
+    click.echo("rotate without stopping anything, in three steps:")
+    click.echo("1. register the new public key in the user's free slot:")
+    click.echo(f"     ALTER USER {who} SET RSA_PUBLIC_KEY_2='{key.public_key_body()}';")
+    click.echo(
+        f"   (if DESC USER {who} shows the current key as RSA_PUBLIC_KEY_2_FP, set "
+        "RSA_PUBLIC_KEY instead, and unset RSA_PUBLIC_KEY_2 in step 3)"
+    )
+    click.echo("2. put the new private key where the clients read it:")
+    click.echo(f"     mv {new_private} {current} && mv {new_public} {current_pub}")
+    click.echo(
+        "   running snowpipe-stream clients notice the changed file and sign with the new "
+        "key, without a restart"
+    )
+    click.echo("3. once every client uses the new key, remove the old one:")
+    click.echo(f"     ALTER USER {who} UNSET RSA_PUBLIC_KEY;")
+    return EXIT_OK
+
+
+def _fingerprint_of(private: Path, public: Path, passphrase: str | None) -> str | None:
+    """The current key's fingerprint, from its public key file if there is one (no
+    passphrase needed), else from the private key; None when neither can be read."""
+    try:
+        loaded = serialization.load_pem_public_key(public.read_bytes())
+        if isinstance(loaded, rsa.RSAPublicKey):
+            return public_key_fingerprint(loaded)
+    except (OSError, ValueError, UnsupportedAlgorithm):
+        pass
+    try:
+        return PrivateKey.from_file(private, passphrase).fingerprint
+    except PrivateKeyError:
+        return None
+
+
+def _generate_pair(
+    private_path: Path, public_path: Path, bits: int, passphrase: str | None, force: bool
+) -> PrivateKey | None:
     written: list[Path] = []
+    out_dir = private_path.parent
     try:
         for path in (private_path, public_path):
             _check(path, force)
@@ -58,16 +137,8 @@ def keygen(out_dir: Path, bits: int, passphrase: str | None, user: str, force: b
             + ("" if force else " (--force replaces regular files)"),
             err=True,
         )
-        return EXIT_USAGE
-    who = normalize_user(user) or "<user>"
-    click.echo(
-        f"wrote {private_path} (mode 0600{', encrypted' if passphrase else ''}) and {public_path}"
-    )
-    click.echo(f"fingerprint: {key.fingerprint}")
-    click.echo("register the public key in Snowflake with:")
-    click.echo(f"  ALTER USER {who} SET RSA_PUBLIC_KEY='{key.public_key_body()}';")
-    click.echo("then DESC USER shows RSA_PUBLIC_KEY_FP = the fingerprint above.")
-    return EXIT_OK
+        return None
+    return key
 
 
 def _check(path: Path, force: bool) -> None:

@@ -35,7 +35,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
 from .._clock import SYSTEM_CLOCK, Clock
 from .._constants import EMULATOR_MAX_REQUEST_BYTES
 from ._app import EmulatorApp, reached_host
-from ._auth import Authority, PublicKeyLike, Users
+from ._auth import UNCHANGED, Authority, PublicKeyLike, Users
 from ._ddl import parse_ddl
 from ._faults import FaultPlan, FaultRule
 from ._state import EmulatorState
@@ -97,6 +97,8 @@ class Emulator:
         state: a SQLite file to keep committed rows and channels in (default: memory).
         commit_delay_ms: how long an accepted batch waits before it counts as committed.
         scoped_token_ttl: lifetime of the scoped tokens it issues, in seconds.
+        oauth_token_ttl: lifetime of the OAuth access tokens ``POST /oauth/token-request``
+            issues to registered clients (:meth:`add_oauth_client`), in seconds.
         faults: fault rules to start with; ``fault_seed`` seeds their random rates.
         soft_limits: answer 429 past 10 requests/s or 1 MB/s per channel.
         strict_pipes: answer 404 for pipes not in ``pipes`` ("DB.SCHEMA.PIPE").
@@ -131,6 +133,7 @@ class Emulator:
         state: str | Path | None = None,
         commit_delay_ms: float = 200,
         scoped_token_ttl: float = 3600,
+        oauth_token_ttl: float = 600,
         faults: Iterable[Any] = (),
         fault_seed: int | None = None,
         soft_limits: bool = False,
@@ -182,7 +185,7 @@ class Emulator:
         )
         if ddl is not None:
             self.state.typed = TypedPipes(parse_ddl(_ddl_text(ddl)), store=self.store)
-        self.authority = Authority(self.users, scoped_token_ttl)
+        self.authority = Authority(self.users, scoped_token_ttl, oauth_token_ttl)
         default = advertise_host or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.app = EmulatorApp(
             self.state,
@@ -223,6 +226,47 @@ class Emulator:
         if not account or not user or not keys or any(k is None for k in keys):
             raise ValueError("a user needs an account, a user name and a public key")
         return [self.users.add(account, user, k) for k in keys if k is not None]
+
+    def set_user_keys(
+        self,
+        account: str,
+        user: str,
+        *,
+        rsa_public_key: PublicKeyLike | None = UNCHANGED,
+        rsa_public_key_2: PublicKeyLike | None = UNCHANGED,
+    ) -> dict[str, str | None]:
+        """``ALTER USER``: set a slot to a key, unset it with None, leave it by omitting it.
+
+        Returns ``{"rsa_public_key_fp": ..., "rsa_public_key_2_fp": ...}`` as ``DESC USER``
+        shows them. Scoped tokens already issued stay valid until they expire: Snowflake's
+        rotation procedure (https://docs.snowflake.com/en/user-guide/key-pair-auth) documents
+        no revocation of issued tokens when a key is unset, and a scoped token is verified by
+        its issuer's signature, not by the user's key. JWTs signed with the removed key are
+        refused from that moment.
+        """
+        return self.users.set_keys(
+            account, user, rsa_public_key=rsa_public_key, rsa_public_key_2=rsa_public_key_2
+        )
+
+    def add_pat(self, account: str, user: str, name: str, days_to_expiry: float = 15) -> str:
+        """``ALTER USER ... ADD PAT name DAYS_TO_EXPIRY = n``: the new secret (15 days by
+        default, as Snowflake's). Expired or revoked, it is answered 401 ``394400``."""
+        token, _ = self.authority.issue_pat(account, user, name, days_to_expiry, self.clock.time())
+        return token
+
+    def revoke_pat(self, account: str, user: str, name: str) -> bool:
+        """``ALTER USER ... REMOVE PAT name``; False when the user had no such PAT."""
+        return self.authority.revoke_pat(account, user, name)
+
+    def add_oauth_client(self, account: str, user: str) -> dict[str, str]:
+        """Register an OAuth client for the user: ``{"client_id", "client_secret",
+        "refresh_token"}`` for ``POST /oauth/token-request`` (client-credentials or
+        refresh-token grant; access tokens live ``oauth_token_ttl`` seconds)."""
+        return self.authority.add_oauth_client(account, user)
+
+    def revoke_oauth_client(self, client_id: str) -> bool:
+        """Remove the client; its tokens are refused from now on."""
+        return self.authority.revoke_oauth_client(client_id)
 
     # --- reading back ---------------------------------------------------------------------
 
@@ -265,6 +309,8 @@ class Emulator:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            # The app dates its answers with its own clock (see EmulatorApp._dated).
+            date_header=False,
             http=protocol_class(self.read_timeout, self.keep_alive_timeout),
             loop="asyncio",
             # uvicorn counts this connection too, and answers 503 from this many on.

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -24,9 +25,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._clock import Clock
-from .._jwt import JwtRejected
+from .._jwt import JwtRejected, read_claims_unverified
 from . import _messages as M
-from ._auth import Authority, ScopedTokenRejected, Users
+from ._auth import SLOTS, UNCHANGED, Authority, PatRejected, ScopedTokenRejected, Users
 from ._faults import FaultPlan, FaultRule
 from ._page import PAGE
 from ._state import EmulatorError, EmulatorState, decode_body
@@ -121,6 +122,10 @@ class Stats:
         self.scoped_tokens_issued = 0
         self.scoped_tokens_rejected = 0
         self.expired_tokens_rejected = 0
+        #: JWTs signed with a key that was registered on their user and since removed.
+        self.jwts_with_removed_key = 0
+        self.pats_rejected = 0
+        self.oauth_tokens_rejected = 0
 
     def count(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -178,6 +183,9 @@ class EmulatorApp:
                 "scoped_tokens_issued": s.scoped_tokens_issued,
                 "scoped_tokens_rejected": s.scoped_tokens_rejected,
                 "expired_tokens_rejected": s.expired_tokens_rejected,
+                "jwts_with_removed_key": s.jwts_with_removed_key,
+                "pats_rejected": s.pats_rejected,
+                "oauth_tokens_rejected": s.oauth_tokens_rejected,
                 "faults_fired": self.faults.fired,
                 "wire_missing": dict(sorted(self.wire.missing.items())),
                 "retries": dict(sorted(self.wire.retries.items())),
@@ -216,6 +224,7 @@ class EmulatorApp:
                     return
         if scope["type"] != "http":
             return
+        send = self._dated(send)
         request = Request(scope, receive)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.split(b"?", 1)[0].decode("latin-1")
@@ -270,6 +279,19 @@ class EmulatorApp:
         self.stats.note(method, path, response.status_code, started, fired)
         await response(scope, receive, send)
 
+    def _dated(self, send: Send) -> Send:
+        """Every answer carries a ``Date`` from the emulator's clock (a shared ``FakeClock``
+        in tests), as Snowflake's carry its own: clients estimate clock skew from it."""
+
+        async def send_dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(self.clock.time(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return send_dated
+
     def _fault_response(self, rule: FaultRule, scoped: bool) -> Response:
         status, body = rule.response(scoped)
         content = (
@@ -286,6 +308,14 @@ class EmulatorApp:
             raise EmulatorError(M.NOT_FOUND)
         if endpoint == "telemetry":
             return _json({"success": True, "data": "", "code": "", "message": ""})
+        if endpoint == "oauth_token_request":
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            status, doc = self.authority.oauth_token_request(
+                request.headers.get("authorization"),
+                {k: v[0] for k, v in form.items()},
+                self.clock.time(),
+            )
+            return _json(doc, status, headers={"Cache-Control": "no-store"})
         if "application/json" not in request.headers.get("accept", ""):
             raise EmulatorError(M.ACCEPT_MISSING)
         now = self.clock.time()
@@ -335,13 +365,36 @@ class EmulatorApp:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
     def _check_jwt(self, request: Request, now: float) -> tuple[str, str]:
+        """The caller of a control-host endpoint, by the credential its token type names."""
         token = self._bearer(request)
+        kind = request.headers.get("x-snowflake-authorization-token-type", "").upper()
+        if token is not None and kind == "PROGRAMMATIC_ACCESS_TOKEN":
+            try:
+                return self.authority.check_pat(token, now)
+            except PatRejected as why:
+                self.stats.bump("pats_rejected")
+                _log.warning("PAT rejected on %s %s: %s", request.method, request.url.path, why)
+                raise EmulatorError(M.PAT_INVALID) from None
+        if token is not None and kind == "OAUTH":
+            try:
+                return self.authority.check_oauth(token, now)
+            except ScopedTokenRejected as why:
+                self.stats.bump("oauth_tokens_rejected")
+                _log.warning(
+                    "OAuth token rejected on %s %s: %s", request.method, request.url.path, why
+                )
+                if why.expired:
+                    self.stats.bump("expired_tokens_rejected")
+                    raise EmulatorError(M.SCOPED_TOKEN_EXPIRED) from None
+                raise EmulatorError(M.SCOPED_TOKEN_INVALID) from None
         try:
             if token is None:
                 raise JwtRejected("no bearer token")
             return self.authority.check_jwt(token, now)
         except JwtRejected as why:
             self.stats.bump("jwts_rejected")
+            if token is not None and self._signed_with_removed_key(token):
+                self.stats.bump("jwts_with_removed_key")
             if "expired" in str(why) or "an hour ago" in str(why):
                 self.stats.bump("expired_tokens_rejected")
             # A development tool: say which check failed, in the log and never in the answer.
@@ -353,6 +406,13 @@ class EmulatorApp:
                 "" if self.users.snapshot() else " (no users are registered)",
             )
             raise EmulatorError(M.JWT_INVALID) from None
+
+    def _signed_with_removed_key(self, token: str) -> bool:
+        claims = read_claims_unverified(token) or {}
+        iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
+        account, _, user = sub.partition(".")
+        fingerprint = iss[len(sub) + 1 :] if iss.startswith(sub + ".") else ""
+        return bool(fingerprint) and self.users.was_removed(account, user, fingerprint)
 
     def _reached(self, request: Request) -> str:
         """The host this request reached (its ``Host`` header), else the default host."""
@@ -432,8 +492,49 @@ class EmulatorApp:
                 doc = _decode(await request.body())
                 fp = self.users.add(doc["account"], doc["user"], doc["public_key"])
                 return _json({"fingerprint": fp})
+            if what.startswith("users/"):
+                return await self._admin_user(request, what.split("/")[1:])
+            if what == "oauth/clients" and method == "POST":
+                doc = _decode(await request.body())
+                return _json(self.authority.add_oauth_client(doc["account"], doc["user"]))
+            if what.startswith("oauth/clients/") and method == "DELETE":
+                client_id = unquote(what[len("oauth/clients/") :])
+                if self.authority.revoke_oauth_client(client_id):
+                    return _json({"revoked": client_id})
+                return _error(404, "ERR_NOT_FOUND", f"no OAuth client {client_id!r}")
         except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
             return _error(400, "ERR_INVALID_REQUEST_BODY", f"bad admin request: {exc}")
+        return _error(*M.NOT_FOUND)
+
+    async def _admin_user(self, request: Request, parts: list[str]) -> Response:
+        """``/emulator/v1/users/{account}/{user}[...]``: the user's keys as ``ALTER USER``
+        and ``DESC USER`` see them."""
+        method = request.method
+        if len(parts) == 2 and method in ("PUT", "GET"):
+            account, user = unquote(parts[0]), unquote(parts[1])
+            if method == "GET":
+                return _json(self.users.describe(account, user))
+            doc = _decode(await request.body())
+            if not isinstance(doc, dict) or set(doc) - set(SLOTS):
+                raise ValueError(f"the body must be an object with keys {', '.join(SLOTS)}")
+            values = {slot: doc.get(slot, UNCHANGED) for slot in SLOTS}
+            return _json(self.users.set_keys(account, user, **values))
+        if len(parts) == 3 and parts[2] == "pats" and method == "POST":
+            doc = _decode(await request.body())
+            if not isinstance(doc, dict):
+                raise ValueError("the body must be an object with name and days_to_expiry")
+            token, exp = self.authority.issue_pat(
+                unquote(parts[0]),
+                unquote(parts[1]),
+                doc["name"],
+                doc.get("days_to_expiry", 15),
+                self.clock.time(),
+            )
+            return _json({"token": token, "name": str(doc["name"]).upper(), "expires_at": exp})
+        if len(parts) == 4 and parts[2] == "pats" and method == "DELETE":
+            if self.authority.revoke_pat(unquote(parts[0]), unquote(parts[1]), unquote(parts[3])):
+                return _json({"revoked": unquote(parts[3]).upper()})
+            return _error(404, "ERR_NOT_FOUND", f"no PAT named {unquote(parts[3])!r}")
         return _error(*M.NOT_FOUND)
 
 
@@ -471,6 +572,8 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
         return "hostname", []
     if path == "/oauth/token" and method == "POST":
         return "token", []
+    if path == "/oauth/token-request" and method == "POST":
+        return "oauth_token_request", []
     if path == "/telemetry/send/sessionless" and method == "POST":
         return "telemetry", []
     parts = path.split("/")

@@ -10,6 +10,9 @@ ErrorSpec = tuple[int, str, str]
 JWT_INVALID: ErrorSpec = (401, "390144", "JWT token is invalid.")
 SCOPED_TOKEN_INVALID: ErrorSpec = (401, "390303", "Invalid OAuth access token.")
 SCOPED_TOKEN_EXPIRED: ErrorSpec = (401, "390318", "OAuth access token expired.")
+#: A PAT that is unknown, expired, revoked or disabled: Snowflake answers all alike (the
+#: drivers' tests assert this code and text, e.g. gosnowflake ``auth_test.go``).
+PAT_INVALID: ErrorSpec = (401, "394400", "Programmatic access token is invalid.")
 ACCEPT_MISSING: ErrorSpec = (400, "391902", "Unsupported Accept header null is specified")
 STALE_CONTINUATION: ErrorSpec = (
     400,
