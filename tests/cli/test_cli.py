@@ -328,6 +328,8 @@ def test_demo_exits_0(tmp_path: Path) -> None:
     assert out.stdout.count("reason=margin") >= 2
     assert "received 401" in out.stdout and "received 429" in out.stdout
     assert "recovered" in out.stdout
+    assert "UNSET RSA_PUBLIC_KEY" in out.stdout  # the old key is gone mid-run...
+    assert "private key changed (the private key provider)" in out.stdout  # ...the client moved
     assert "read-back matches the input, in order │ yes" in out.stdout
     assert "duplicates" in out.stdout and "OK: every row arrived exactly once" in out.stdout
 

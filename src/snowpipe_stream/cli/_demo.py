@@ -96,9 +96,16 @@ def _demo(
     )
     started = SYSTEM_CLOCK.monotonic()
     with Emulator(users=[(ACCOUNT, USER, key)], clock=clock, scoped_token_ttl=SCOPED_TTL) as emu:
+        # The key comes from a provider (as from a secret manager), so the demo can rotate it.
+        current = [key]
         config = ClientConfig(
-            account=ACCOUNT, user=USER, private_key=key, url=emu.url, jwt_exp_secs=10
+            account=ACCOUNT,
+            user=USER,
+            private_key_provider=lambda: current[0],
+            url=emu.url,
+            jwt_exp_secs=10,
         )
+        rotate_at, unset_at = 3 * n_batches // 8, 3 * n_batches // 8 + 16
         faults: dict[int, tuple[str, dict[str, Any]]] = {
             n_batches // 4: ("a 401 on the next append", {"status": 401}),
             n_batches // 2: (
@@ -120,6 +127,21 @@ def _demo(
                 for row in batch:
                     sent_digest.update(encode(row) + b"\n")
                 generating += SYSTEM_CLOCK.monotonic() - making
+                if i == rotate_at:
+                    new_key = PrivateKey.generate()
+                    console.print(
+                        f"  [bold cyan]>> key rotation:[/] ALTER USER {USER.upper()} SET "
+                        f"RSA_PUBLIC_KEY_2 = <{new_key.fingerprint}>; the secret manager now "
+                        "hands out the new key (the client takes it at its next JWT)"
+                    )
+                    emu.set_user_keys(ACCOUNT, USER, rsa_public_key_2=new_key.public_key_pem())
+                    current[0] = new_key
+                if i == unset_at:
+                    console.print(
+                        f"  [bold cyan]>> key rotation:[/] ALTER USER {USER.upper()} UNSET "
+                        f"RSA_PUBLIC_KEY (the old key, {key.fingerprint})"
+                    )
+                    emu.set_user_keys(ACCOUNT, USER, rsa_public_key=None)
                 if i in faults:
                     what, rule = faults[i]
                     console.print(f"  [bold yellow]>> scripted fault:[/] {what}")
@@ -151,6 +173,7 @@ def _demo(
         ("JWTs minted", f"{stats.jwt_mints}"),
         ("scoped tokens exchanged", f"{stats.scoped_exchanges}"),
         ("401 retries", f"{stats.retries_401}"),
+        ("key rotated without a restart", "yes" if current[0] is not key else "no"),
         ("429 back-offs", f"{stats.retries_429}"),
         ("recoveries (channel reopened)", f"{stats.reopens}"),
         ("simulated time", f"{clock.monotonic():.0f} s"),
@@ -168,6 +191,6 @@ def _demo(
         return 1
     console.print(
         "[bold green]OK[/]: every row arrived exactly once, in order, through token "
-        "expiry, a 401, a 429 and a lost response."
+        "expiry, a key rotation, a 401, a 429 and a lost response."
     )
     return 0
