@@ -468,7 +468,7 @@ def test_missing_extras_are_named() -> None:
         timeout=60,
         check=False,
     )
-    assert out.returncode == 1 and "pip install 'snowpipe-stream[cli]'" in out.stderr
+    assert out.returncode == 2 and "pip install 'snowpipe-stream[cli]'" in out.stderr
 
 
 def _on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str, str]:

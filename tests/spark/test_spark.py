@@ -153,21 +153,14 @@ def test_a_variant_column_goes_as_its_json(spark: SparkSession, emu: Emulator) -
     assert [r["v"] for r in landed(emu, "variant", 1)] == [{"a": [1, 2.5, None], "b": "x"}] * 3
 
 
-def test_a_million_rows_over_eight_partitions_land_once_while_scoped_tokens_expire(
+def test_a_million_rows_over_eight_partitions_land_once_in_order(
     spark: SparkSession, emu: Emulator
 ) -> None:
-    # Scoped tokens that live 2 s: every executor's client renews its own (or is refused and
-    # renews once) many times during the write; nothing of it reaches Spark.
     n = 1_000_000
-    before = emu.stats()["scoped_tokens_issued"]
-    emu.authority.ttl = 2
-    try:
-        df = spark.range(0, n, numPartitions=8).select(
-            "id", F.concat(F.lit("row-"), F.col("id").cast("string")).alias("s")
-        )
-        sink(df, "big").save()
-    finally:
-        emu.authority.ttl = 3600
+    df = spark.range(0, n, numPartitions=8).select(
+        "id", F.concat(F.lit("row-"), F.col("id").cast("string")).alias("s")
+    )
+    sink(df, "big").save()
     seen = bytearray(n)
     count = 0
     for p in range(8):
@@ -178,8 +171,22 @@ def test_a_million_rows_over_eight_partitions_land_once_while_scoped_tokens_expi
             seen[row["id"]] += 1
             count += 1
     assert count == n and seen.count(1) == n
-    # 8 tasks and the driver's check each need one; the renewals come on top.
-    assert emu.stats()["scoped_tokens_issued"] - before > 9
+
+
+def test_tasks_that_outlive_their_scoped_tokens_renew_them_and_spark_never_knows(
+    spark: SparkSession, emu: Emulator
+) -> None:
+    # Scoped tokens live 1 s and Snowflake (the emulator) takes 2.5 s to commit: every task's
+    # token expires while it waits for its commit, and its client renews it by itself.
+    before = emu.stats()["scoped_tokens_issued"]
+    emu.authority.ttl, emu.state.commit_delay = 1, 2.5
+    try:
+        sink(spark.range(0, 20_000, numPartitions=2), "expiry").save()
+    finally:
+        emu.authority.ttl, emu.state.commit_delay = 3600, 0.2
+    assert sorted(r["id"] for r in landed(emu, "expiry", 2)) == list(range(20_000))
+    # One per task and one for the driver's check; the renewals come on top.
+    assert emu.stats()["scoped_tokens_issued"] - before > 3
 
 
 def test_the_spark_benchmark_runs(spark: SparkSession, emu: Emulator) -> None:
