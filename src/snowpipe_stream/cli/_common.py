@@ -184,3 +184,31 @@ def handle_errors(fn: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def pipe_options(fn: F) -> F:
+    """--database, --schema and --pipe."""
+    for option in reversed(
+        [
+            click.option("--database", required=True, help="Database name."),
+            click.option("--schema", required=True, help="Schema name."),
+            click.option(
+                "--pipe",
+                required=True,
+                help="Pipe name (a table's default pipe is <TABLE>-STREAMING).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def need_emulator() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        click.echo(
+            "error: the emulator needs its extra: pip install 'snowpipe-stream[emulator]'", err=True
+        )
+        sys.exit(EXIT_USAGE)

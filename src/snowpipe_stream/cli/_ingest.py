@@ -41,9 +41,27 @@ from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import InvalidRowError
 from .._ndjson import line_problem
-from ._common import EXIT_DATAERR, EXIT_INTERRUPTED, EXIT_USAGE
+from ._common import (
+    EXIT_DATAERR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    build_config,
+    connection_options,
+    handle_errors,
+    pipe_options,
+    setup_logging,
+)
 from ._identity import Chain, Content, InputId, Refusal, resume_point
-from ._readers import BadInput, Record, ShortInput, Source, describe, identify, read_records
+from ._readers import (
+    FORMATS,
+    BadInput,
+    Record,
+    ShortInput,
+    Source,
+    describe,
+    identify,
+    read_records,
+)
 
 CHUNK_ROWS = 2000
 
@@ -334,3 +352,82 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
         click.echo("interrupted; run the same command again to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code)
+
+
+@click.command("ingest")
+@click.argument("files", nargs=-1, required=True)
+@pipe_options
+@click.option("--channel", required=True, help="Channel name (one writer per channel).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "gzip", "none"]),
+    default=None,
+    help="Request body compression [default: zstd].",
+)
+@click.option(
+    "--batch-bytes",
+    type=int,
+    default=None,
+    help="Largest request, uncompressed [default: 4 MiB; at most 16 MiB].",
+)
+@click.option(
+    "--commit-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the final commit.",
+)
+@click.option(
+    "--input-id",
+    metavar="NAME",
+    help="Name of stdin or a pipe (required for -): a rerun with the same NAME resumes after "
+    "the last committed record. With a single file: the name it had (to resume a renamed file).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="The channel's committed offset token is of another input: send these inputs from "
+    "their first record anyway (refused when it is of one of them).",
+)
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
+)
+@connection_options
+@handle_errors
+def command(
+    files: tuple[str, ...],
+    database: str,
+    schema: str,
+    pipe: str,
+    channel: str,
+    fmt: str,
+    compression: str | None,
+    batch_bytes: int | None,
+    commit_timeout: float,
+    input_id: str | None,
+    restart: bool,
+    no_progress: bool,
+    **opts: Any,
+) -> None:
+    """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
+
+    A record's offset token names its input and its number in it, so running the same command
+    again after a crash or Ctrl-C sends only what was not committed, and a channel holding
+    another input's records stops the run (exit 2) instead of skipping anything.
+    """
+    setup_logging(opts["verbose"])
+    config = build_config(opts, compression=compression, max_request_bytes=batch_bytes)
+    run_ingest(
+        config,
+        files=list(files),
+        database=database,
+        schema=schema,
+        pipe=pipe,
+        channel_name=channel,
+        fmt=fmt,
+        input_id=input_id,
+        restart=restart,
+        commit_timeout=commit_timeout,
+        progress=not no_progress and sys.stderr.isatty(),
+    )
