@@ -112,6 +112,8 @@ class ClientConfig:
     max_throttle_retries: int = C.DEFAULT_MAX_THROTTLE_RETRIES
     max_server_retries: int = C.DEFAULT_SERVER_ERROR_RETRIES
     retry_deadline_secs: float = C.DEFAULT_RETRY_DEADLINE_SECS
+    #: Until the first successful request, connection failures are retried this long only.
+    initial_connect_deadline_secs: float = C.DEFAULT_INITIAL_CONNECT_DEADLINE_SECS
     connect_timeout_secs: float = C.DEFAULT_CONNECT_TIMEOUT_SECS
     request_timeout_secs: float = C.DEFAULT_REQUEST_TIMEOUT_SECS
     compression: str = C.DEFAULT_COMPRESSION
@@ -228,6 +230,7 @@ class ClientConfig:
         number("max_throttle_retries", integer=True, minimum=0)
         number("max_server_retries", integer=True, minimum=0)
         number("retry_deadline_secs", minimum=0)
+        number("initial_connect_deadline_secs", minimum=0)
         number("connect_timeout_secs", minimum=0.001)
         number("request_timeout_secs", minimum=0.001)
         number("max_request_bytes", integer=True, minimum=1024)

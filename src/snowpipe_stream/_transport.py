@@ -29,6 +29,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Generator
@@ -58,7 +60,7 @@ from ._protocol import (
     parse_scoped_token,
     token_op,
 )
-from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
+from ._retry import UNHEALABLE_FAILURES, Action, Attempts, Outcome, RetryPolicy, decide
 from ._tokens import CredentialProvider, JwtManager, ScopedTokenCache, SuppliedJwt
 
 __all__ = [
@@ -172,6 +174,7 @@ class Core:
             max_throttle_retries=config.max_throttle_retries,
             max_server_retries=config.max_server_retries,
             deadline_secs=config.retry_deadline_secs,
+            initial_connect_deadline_secs=config.initial_connect_deadline_secs,
         )
         key = config.key
         self.jwt: CredentialProvider
@@ -194,6 +197,9 @@ class Core:
         self.control_url = config.control_url
         self.ingest_host: str | None = None
         self.ingest_url: str | None = None
+        #: Whether a request of this client has succeeded: until then connection failures get
+        #: ``initial_connect_deadline_secs`` only.
+        self.established = False
         #: Each pipe's binary format as its ``:pipe-info`` answered (read once per pipe).
         self.binary_formats: dict[tuple[str, str, str], str] = {}
         self.headers = {
@@ -270,7 +276,7 @@ class Core:
                 resp = yield Send(op, request_id, attempts.total - 1)
                 outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
             except httpx.TransportError as exc:
-                outcome = Outcome(op.kind, failure=_failure_kind(exc))
+                outcome = Outcome(op.kind, failure=_failure_kind(exc), established=self.established)
                 failure: httpx.TransportError | None = exc
             else:
                 failure = None
@@ -284,6 +290,7 @@ class Core:
             )
             if decision.action is Action.DONE:
                 assert resp is not None
+                self.established = True
                 return resp
             if decision.action is Action.RETRY:
                 assert decision.attempts is not None
@@ -340,13 +347,7 @@ class Core:
         failure: httpx.TransportError | None,
     ) -> SnowpipeError:
         if failure is not None:
-            cls = APITimeoutError if outcome.failure == "timeout" else APIConnectionError
-            return cls(
-                f"{op.what}: {reason}: {type(failure).__name__}"
-                f"{' (' + str(failure) + ')' if str(failure) else ''}",
-                method=op.method,
-                url=op.path,
-            )
+            return self._connection_error(op, outcome, reason, failure)
         assert resp is not None
         code, message = parse_error_body(resp.content)
         if action is Action.REOPEN:
@@ -365,6 +366,51 @@ class Core:
         )
         if isinstance(err, AuthenticationError):
             err.args = (f"{err.args[0]}. {self._auth_hint(op)}",)
+        return err
+
+    def _connection_error(
+        self, op: Op, outcome: Outcome, reason: str, failure: httpx.TransportError
+    ) -> APIConnectionError:
+        """The error for a request that got no answer: what failed, at which URL (scheme, host
+        and port), and the setting that names it."""
+        if op.host == "control":
+            base, setting = self.control_url, "url"
+            where = "ClientConfig.url"
+        else:
+            base, setting = self.ingest_url or "", None
+            where = "the ingest host that hostname discovery of ClientConfig.url answered"
+        parts = httpx.URL(base)
+        endpoint = f"{parts.scheme}://{parts.host}:{parts.port or _DEFAULT_PORTS[parts.scheme]}"
+        detail = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+        kind = outcome.failure
+        if kind == "tls_verify":
+            text = (
+                f"the TLS certificate of {endpoint} is not trusted ({detail}); if the server "
+                "uses a private certificate authority, give its certificate in "
+                "SSL_CERT_FILE"
+            )
+        elif kind == "tls_protocol":
+            text = (
+                f"TLS with {endpoint} failed ({detail}): the server does not speak TLS there "
+                f"(an http:// server?); check the scheme and port in {where}"
+            )
+        elif kind == "dns":
+            text = f"host {parts.host} not found ({detail}); check the host name in {where}"
+        else:
+            text = (
+                f"cannot reach {endpoint}: {_FAILURE_WORDS.get(kind or '', 'network error')} "
+                f"({detail}); {reason}. Check {where} and that the server is up"
+            )
+        cls = APITimeoutError if kind == "timeout" else APIConnectionError
+        err = cls(
+            f"{op.what}: {text}",
+            method=op.method,
+            url=op.path,
+            endpoint=endpoint,
+            setting=setting,
+        )
+        if kind in UNHEALABLE_FAILURES:
+            err.retryable = False
         return err
 
     def _auth_hint(self, op: Op) -> str:
@@ -405,8 +451,32 @@ _FAILURE_WORDS = {
     "network": "network error",
 }
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+#: getaddrinfo's "this name does not exist" ("Name or service not known", "nodename nor
+#: servname provided"), as opposed to EAI_AGAIN, a resolver that may answer later.
+_NO_SUCH_HOST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+
+#: TLS errors that are a connection closed mid-handshake (may heal), not a verdict.
+_TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
 
 def _failure_kind(exc: httpx.TransportError) -> str:
+    """Classify a failed attempt: "tls_verify", "tls_protocol" or "dns" (never retried), else
+    "timeout", "connect" or "network". httpx chains the socket or ssl error as the cause."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> the socket/ssl error
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "tls_verify"
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, _TLS_TRANSIENT):
+            return "tls_protocol"
+        if isinstance(cause, socket.gaierror) and cause.errno in _NO_SUCH_HOST:
+            return "dns"
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):

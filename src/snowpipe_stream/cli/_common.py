@@ -154,16 +154,27 @@ def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
             "own --channel); once the other is done, the same command resumes after the "
             "committed offset"
         )
-    if isinstance(exc, APIConnectionError):
-        return "check --url / SNOWFLAKE_URL and the network; `snowpipe-stream check` tests it"
     if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError):
         return "a temporary failure: run the same command again; it resumes where it stopped"
     return None
 
 
+#: The command line's names for the ClientConfig fields that library messages name.
+CLI_NAMES = {
+    "ClientConfig.url": "--url (or SNOWFLAKE_URL)",
+}
+
+
+def cli_words(message: str) -> str:
+    """A library message in the command line's words: the flags, not the ClientConfig fields."""
+    for field_name, flag in CLI_NAMES.items():
+        message = message.replace(field_name, flag)
+    return message
+
+
 def fail(exc: BaseException, fingerprint: str | None = None) -> None:
     """Print the error (and what to do) and exit with its code."""
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {cli_words(str(exc))}", err=True)
     h = hint(exc, fingerprint)
     if h:
         click.echo(f"hint: {h}", err=True)

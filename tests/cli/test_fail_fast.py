@@ -1,0 +1,78 @@
+"""The installed command against servers it cannot use: it says where and what, in seconds.
+
+A closed port, a certificate from a CA the client does not trust, https to an http server,
+http to an https server, a host name that does not exist: each ends within seconds (before:
+14 s of retries) with exit 69 and a message naming the URL and the flag that sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from snowpipe_stream import PrivateKey
+from snowpipe_stream.emulator import Emulator
+from tests.cli.test_cli import ACCOUNT, PIPE_ARGS, USER, cli, env_for
+from tests.integration.test_fail_fast import closed_port
+
+#: The issue asks for 5 s; a loaded machine may take longer to start Python, so this is a
+#: guard against retries (which took 14 s), not a measurement.
+GUARD_SECS = 8.0
+
+
+@pytest.fixture(scope="module")
+def servers(rsa_key: PrivateKey) -> Iterator[tuple[Emulator, Emulator]]:
+    with (
+        Emulator(users=[(ACCOUNT, USER, rsa_key)]) as plain,
+        Emulator(users=[(ACCOUNT, USER, rsa_key)], tls=True) as tls,
+    ):
+        yield plain, tls
+
+
+def run(command: str, emu: Emulator, url: str, tmp_path: Path) -> tuple[int, str, float]:
+    env = env_for(emu, SNOWFLAKE_URL=url)
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        env.pop(var, None)
+    data = tmp_path / "a.ndjson"
+    data.write_text(json.dumps({"n": 1}) + "\n")
+    args = ["ingest", str(data), *PIPE_ARGS, "--channel", "c"] if command == "ingest" else [command]
+    started = time.monotonic()
+    out = cli(*args, env=env, timeout=60)
+    return out.returncode, out.stderr + out.stdout, time.monotonic() - started
+
+
+def cases(plain: Emulator, tls: Emulator) -> dict[str, tuple[str, str]]:
+    """Name: (URL, what the message must say)."""
+    port = closed_port()
+    return {
+        "closed port": (f"http://127.0.0.1:{port}", f"cannot reach http://127.0.0.1:{port}"),
+        "untrusted CA": (tls.url, f"the TLS certificate of {tls.url} is not trusted"),
+        "https to http": (plain.url.replace("http:", "https:"), "an http:// server?"),
+        "http to https": (tls.url.replace("https:", "http:"), "cannot reach http://127.0.0.1"),
+        "no such host": ("https://snowpipe-cli.invalid", "host snowpipe-cli.invalid not found"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [("ingest", None), ("check", ("closed port", "untrusted CA"))],
+)
+def test_every_dead_url_fails_in_seconds_naming_the_url_and_the_flag(
+    servers: tuple[Emulator, Emulator],
+    command: str,
+    names: tuple[str, ...] | None,
+    tmp_path: Path,
+) -> None:
+    for name, (url, said) in cases(*servers).items():
+        if names is not None and name not in names:
+            continue
+        code, out, elapsed = run(command, servers[0], url, tmp_path)
+        assert code == 69, (name, out)
+        assert elapsed < GUARD_SECS, (name, elapsed)
+        assert said in out, (name, out)
+        assert "--url (or SNOWFLAKE_URL)" in out or "--ca-file" in out or "SSL_CERT_FILE" in out
+        assert "ClientConfig" not in out and "Traceback" not in out, (name, out)
