@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import ssl
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,9 @@ class ClientConfig:
     #: ``:pipe-info`` answers it (read once per pipe when a channel opens).
     binary_format: str | None = None
     allow_insecure_http: bool = False
+    #: A PEM file of CA certificates trusted beside the usual ones (certifi's, or
+    #: ``SSL_CERT_FILE``): for a server whose certificate a private CA signed.
+    ca_file: str | None = None
     #: Appended to the User-Agent as ``(app=<name>)``.
     app_name: str | None = None
     _sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -213,8 +217,10 @@ class ClientConfig:
                 raise ConfigError(f"{where(key)} must be a string, got {type(value).__name__}")
             set_(self, key, value.strip() or None)
 
-        for key in ("account", "user", "url", "role", "private_key_file", "app_name"):
+        for key in ("account", "user", "url", "role", "private_key_file", "app_name", "ca_file"):
             text(key)
+        if self.ca_file is not None:
+            _check_ca_file(self.ca_file, where("ca_file"))
         for key in ("jwt", "jwt_token", "private_key_passphrase"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
@@ -393,6 +399,19 @@ class ClientConfig:
         return f"ClientConfig({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+def _check_ca_file(path: str, name: str) -> None:
+    """Load ``path`` as CA certificates now, so a wrong file fails here and not at connect."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{name}: {path!r} does not exist or is not a file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}: {path!r} holds no CA certificate in PEM form ({exc}); give the CA's "
+            "certificate, -----BEGIN CERTIFICATE-----"
+        ) from None
 
 
 _FIELD_NAMES = frozenset(

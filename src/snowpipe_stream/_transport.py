@@ -387,7 +387,7 @@ class Core:
             text = (
                 f"the TLS certificate of {endpoint} is not trusted ({detail}); if the server "
                 "uses a private certificate authority, give its certificate in "
-                "SSL_CERT_FILE"
+                "ClientConfig.ca_file (or SSL_CERT_FILE)"
             )
         elif kind == "tls_protocol":
             text = (
@@ -486,6 +486,16 @@ def _failure_kind(exc: httpx.TransportError) -> str:
 
 # --- drivers -------------------------------------------------------------------------------
 
+
+def tls_context(config: ClientConfig) -> ssl.SSLContext:
+    """The TLS context of a client: httpx's (certifi's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set), and the CAs of ``config.ca_file`` beside them."""
+    context = httpx.create_ssl_context()
+    if config.ca_file is not None:
+        context.load_verify_locations(cafile=config.ca_file)
+    return context
+
+
 _NO_LOCK = contextlib.nullcontext()
 
 
@@ -499,7 +509,7 @@ class SyncDriver:
             self.http = httpx.Client(transport=transport, timeout=core.timeout)
             self._direct = self.http
         else:
-            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            tls = tls_context(core.config)  # one TLS context for both
             self.http = httpx.Client(verify=tls, timeout=core.timeout)
             self._direct = httpx.Client(
                 transport=httpx.HTTPTransport(verify=tls), timeout=core.timeout
@@ -587,7 +597,7 @@ class AsyncDriver:
             self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
             self._direct = self.http
         else:
-            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            tls = tls_context(core.config)  # one TLS context for both
             self.http = httpx.AsyncClient(verify=tls, timeout=core.timeout)
             self._direct = httpx.AsyncClient(
                 transport=httpx.AsyncHTTPTransport(verify=tls), timeout=core.timeout

@@ -232,7 +232,7 @@ def test_unreachable_exits_69(tmp_path: Path, rsa_key: PrivateKey) -> None:
     assert "discover the ingest host" in out.stderr and "Connection refused" in out.stderr
     assert "gave up after 1 attempt (connect)" in out.stderr
     assert "cannot reach http://127.0.0.1:9" in out.stderr
-    assert "Check --url (or SNOWFLAKE_URL) and that the server is up" in out.stderr
+    assert "Check --url / SNOWFLAKE_URL and that the server is up" in out.stderr
 
 
 def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:

@@ -74,5 +74,26 @@ def test_every_dead_url_fails_in_seconds_naming_the_url_and_the_flag(
         assert code == 69, (name, out)
         assert elapsed < GUARD_SECS, (name, elapsed)
         assert said in out, (name, out)
-        assert "--url (or SNOWFLAKE_URL)" in out or "--ca-file" in out or "SSL_CERT_FILE" in out
+        assert "--url / SNOWFLAKE_URL" in out or "--ca-file" in out or "SSL_CERT_FILE" in out
         assert "ClientConfig" not in out and "Traceback" not in out, (name, out)
+
+
+def test_ca_file_and_its_variable_trust_a_private_ca(
+    servers: tuple[Emulator, Emulator], tmp_path: Path
+) -> None:
+    plain, tls = servers
+    assert tls.ca_path is not None
+    env = env_for(plain, SNOWFLAKE_URL=tls.url)
+    env.pop("SSL_CERT_FILE", None)
+    untrusted = cli("check", env=env)
+    assert untrusted.returncode == 69
+    assert (
+        "give its certificate in --ca-file / SNOWFLAKE_CA_FILE (or SSL_CERT_FILE)"
+        in untrusted.stderr
+    )
+    flag = cli("check", "--ca-file", str(tls.ca_path), env=env)
+    assert flag.returncode == 0, flag.stderr
+    variable = cli("check", env={**env, "SNOWFLAKE_CA_FILE": str(tls.ca_path)})
+    assert variable.returncode == 0, variable.stderr
+    missing = cli("check", "--ca-file", str(tmp_path / "ca.pem"), env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -84,3 +84,19 @@ def test_a_host_that_does_not_exist_is_not_retried(rsa_key: PrivateKey, clock: F
     assert sent == 1 and clock.sleeps == [] and not err.retryable
     assert "host snowpipe-stream-test.invalid not found" in str(err)
     assert err.endpoint == "https://snowpipe-stream-test.invalid:443"
+
+
+def test_ca_file_trusts_a_private_ca(tls_emu: Emulator, rsa_key: PrivateKey) -> None:
+    assert tls_emu.ca_path is not None
+    config = ClientConfig(
+        account=ACCOUNT,
+        user=USER,
+        private_key=rsa_key,
+        url=tls_emu.url,
+        ca_file=str(tls_emu.ca_path),
+    )
+    with Client("app", DB, SCHEMA, PIPE, config=config) as client:
+        channel, _ = client.open_channel("ca")
+        channel.append_row({"n": 1}, offset_token="1")
+        channel.wait_for_commit("1", timeout=30)
+    assert tls_emu.rows(DB, SCHEMA, PIPE, "ca") == [{"n": 1}]

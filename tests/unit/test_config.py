@@ -251,3 +251,13 @@ def test_config_is_frozen_and_replace_validates() -> None:
     assert c.replace(role="R").role == "R"
     with pytest.raises(ConfigError):
         c.replace(compression="lz4")
+
+
+def test_ca_file_is_loaded_when_the_config_is_built(tmp_path: Path, rsa_key: PrivateKey) -> None:
+    base = {"account": "a", "user": "u", "private_key": rsa_key}
+    with pytest.raises(ConfigError, match=r"ca_file \(from the environment\): .* does not exist"):
+        ClientConfig.from_sources(env={"SNOWFLAKE_CA_FILE": str(tmp_path / "nope.pem")}, **base)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="holds no CA certificate in PEM form"):
+        ClientConfig(ca_file=str(junk), **base)

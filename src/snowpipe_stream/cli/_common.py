@@ -65,6 +65,13 @@ def connection_options(fn: F) -> F:
         ),
         click.option("--role", help="Role for the session (or SNOWFLAKE_ROLE)."),
         click.option(
+            "--ca-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="PEM file of a private CA to trust beside the usual ones, for a server whose "
+            "certificate it signed (or SNOWFLAKE_CA_FILE; SSL_CERT_FILE replaces the usual "
+            "ones instead).",
+        ),
+        click.option(
             "-v",
             "--verbose",
             count=True,
@@ -100,6 +107,7 @@ def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
             )
         passphrase = os.environ[var]
     key_file = opts.get("private_key_file")
+    ca_file = opts.get("ca_file")
     return ClientConfig.from_sources(
         profile_path=opts.get("profile"),
         env=os.environ,
@@ -109,6 +117,7 @@ def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
         role=opts.get("role"),
         private_key_file=str(key_file) if key_file is not None else None,
         private_key_passphrase=passphrase,
+        ca_file=str(ca_file) if ca_file is not None else None,
         **extra,
     )
 
@@ -161,7 +170,8 @@ def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
 
 #: The command line's names for the ClientConfig fields that library messages name.
 CLI_NAMES = {
-    "ClientConfig.url": "--url (or SNOWFLAKE_URL)",
+    "ClientConfig.url": "--url / SNOWFLAKE_URL",
+    "ClientConfig.ca_file": "--ca-file / SNOWFLAKE_CA_FILE",
 }
 
 
