@@ -129,6 +129,7 @@ class APIConnectionError(SnowpipeError):
         url: str | None = None,
         endpoint: str | None = None,
         setting: str | None = None,
+        established: bool = False,
     ) -> None:
         super().__init__(message)
         self.method = method
@@ -140,6 +141,9 @@ class APIConnectionError(SnowpipeError):
         #: host, which Snowflake names. ``retryable`` is False for a failure no retry heals
         #: (an untrusted certificate, no TLS on the port, a host name that does not exist).
         self.setting = setting
+        #: Whether the client had a successful request before: an outage of a server it
+        #: reached (temporary), not a wrong URL.
+        self.established = established
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):

@@ -408,6 +408,7 @@ class Core:
             url=op.path,
             endpoint=endpoint,
             setting=setting,
+            established=self.established,
         )
         if kind in UNHEALABLE_FAILURES:
             err.retryable = False

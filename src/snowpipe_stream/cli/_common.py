@@ -34,6 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # sysexits.h, as the issue asks: usage, bad input, service unavailable, temporary failure.
 EXIT_OK, EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 0, 2, 65, 69, 75
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM, what a shell reports for a process SIGTERM ended.
+EXIT_TERMINATED = 143
 
 
 def connection_options(fn: F) -> F:
@@ -122,6 +124,11 @@ def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
     )
 
 
+def _outage(exc: BaseException) -> bool:
+    """A server this run had reached stopped answering: temporary, not a wrong URL."""
+    return isinstance(exc, APIConnectionError) and exc.established and exc.retryable
+
+
 def exit_code(exc: BaseException) -> int:
     """The process exit code for an error (see the README's table)."""
     if isinstance(exc, ConfigError):
@@ -129,6 +136,8 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, InvalidRowError):
         return EXIT_DATAERR
     if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError | APITimeoutError):
+        return EXIT_TEMPFAIL
+    if _outage(exc):
         return EXIT_TEMPFAIL
     if isinstance(
         exc,
@@ -163,7 +172,7 @@ def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
             "own --channel); once the other is done, the same command resumes after the "
             "committed offset"
         )
-    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError):
+    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError) or _outage(exc):
         return "a temporary failure: run the same command again; it resumes where it stopped"
     return None
 

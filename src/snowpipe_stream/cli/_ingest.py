@@ -28,10 +28,12 @@ The contract (the README states it for users):
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from types import FrameType
+from typing import Any, NoReturn, cast
 
 import click
 
@@ -39,11 +41,12 @@ from .._channel import Channel
 from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
-from .._exceptions import InvalidRowError
+from .._exceptions import InvalidRowError, SnowpipeError
 from .._ndjson import line_problem
 from ._common import (
     EXIT_DATAERR,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     build_config,
     connection_options,
@@ -51,7 +54,7 @@ from ._common import (
     pipe_options,
     setup_logging,
 )
-from ._identity import Chain, Content, InputId, Refusal, resume_point
+from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
 from ._readers import (
     FORMATS,
     BadInput,
@@ -64,6 +67,8 @@ from ._readers import (
 )
 
 CHUNK_ROWS = 2000
+#: After Ctrl-C or SIGTERM: how long to wait for what was sent to commit before exiting.
+STOP_WAIT_SECS = 5.0
 
 
 class _Progress:
@@ -236,44 +241,19 @@ def ingest(
         _announce(sources, plan.start, plan.skip, channel_name, committed)
         with _Progress(progress) as bar:
             sender = _Sender(client, channel, bar, config)
-            chain = Chain(fmt, plan.before)
-            source = sources[plan.start]
             try:
-                for i in range(plan.start, len(sources)):
-                    source = sources[i]
-                    skip = plan.skip if i == plan.start else 0
-                    chain.add(_read_input(sender, source, fmt, skip, chain))
-            except BadInput as exc:
-                # Keep what came before the bad record: send (once: `chunk` holds only records
-                # not yet handed over) and commit it, then stop.
-                bad = exc
-                try:
-                    sender.send_chunk()
-                except BadInput as earlier:  # a bad row before the bad line: report that one
-                    bad = earlier
-                sender.wait(commit_timeout)
-                click.echo(f"error: {bad}", err=True)
-                click.echo(
-                    f"hint: fix {bad.source} line {bad.line} and run the same command again; "
-                    "the records before it are committed, and the rerun resumes after them",
-                    err=True,
+                code, committed = _send_inputs(
+                    sender, sources, plan, fmt, channel_name, committed, commit_timeout
                 )
-                return EXIT_DATAERR
-            except ShortInput as short:
+            except KeyboardInterrupt as stop:
+                _stop(sender, channel_name, stop)
+            except SnowpipeError:
                 click.echo(
-                    f"error: {short.source} has {short.records:,} records, but channel "
-                    f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
-                    f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
-                    err=True,
+                    _committed_line(channel_name, channel.latest_committed_offset_token), err=True
                 )
-                click.echo(
-                    "hint: to load it as new data, use a new --channel"
-                    + (" or a new --input-id with --restart" if source.stream else "")
-                    + ", or drop the channel first (snowpipe-stream drop-channel)",
-                    err=True,
-                )
-                return EXIT_USAGE
-            committed = sender.wait(commit_timeout)
+                raise
+            if code != 0:
+                return code
         elapsed = SYSTEM_CLOCK.monotonic() - started
         click.echo(
             f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
@@ -281,6 +261,93 @@ def ingest(
             f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
         )
     return 0
+
+
+def _send_inputs(
+    sender: _Sender,
+    sources: list[Source],
+    plan: Resume,
+    fmt: str,
+    channel_name: str,
+    committed: str | None,
+    commit_timeout: float,
+) -> tuple[int, str | None]:
+    """Send every input from the resume point and wait for the commit: (exit code, the
+    committed offset token)."""
+    chain = Chain(fmt, plan.before)
+    source = sources[plan.start]
+    try:
+        for i in range(plan.start, len(sources)):
+            source = sources[i]
+            skip = plan.skip if i == plan.start else 0
+            chain.add(_read_input(sender, source, fmt, skip, chain))
+    except BadInput as exc:
+        # Keep what came before the bad record: send (once: `chunk` holds only records
+        # not yet handed over) and commit it, then stop.
+        bad = exc
+        try:
+            sender.send_chunk()
+        except BadInput as earlier:  # a bad row before the bad line: report that one
+            bad = earlier
+        sender.wait(commit_timeout)
+        click.echo(f"error: {bad}", err=True)
+        click.echo(
+            f"hint: fix {bad.source} line {bad.line} and run the same command again; "
+            "the records before it are committed, and the rerun resumes after them",
+            err=True,
+        )
+        return EXIT_DATAERR, None
+    except ShortInput as short:
+        click.echo(
+            f"error: {short.source} has {short.records:,} records, but channel "
+            f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
+            f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
+            err=True,
+        )
+        click.echo(
+            "hint: to load it as new data, use a new --channel"
+            + (" or a new --input-id with --restart" if source.stream else "")
+            + ", or drop the channel first (snowpipe-stream drop-channel)",
+            err=True,
+        )
+        return EXIT_USAGE, None
+    committed = sender.wait(commit_timeout)
+    return 0, committed
+
+
+def _committed_line(channel_name: str, committed: str | None) -> str:
+    return f"channel {channel_name!r} committed offset: {committed}"
+
+
+def _stop(sender: _Sender, channel_name: str, stop: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C or SIGTERM: send what was read, wait briefly for its commit, say where a rerun
+    resumes, exit 130 (Ctrl-C) or 143 (SIGTERM). A second signal ends the wait at once."""
+    terminated = isinstance(stop, Terminated)
+    what = "SIGTERM" if terminated else "Ctrl-C"
+    click.echo(
+        f"{what}: sending what was read; waiting up to {STOP_WAIT_SECS:g} s for its commit",
+        err=True,
+    )
+    try:
+        sender.send_chunk()
+        committed = sender.wait(STOP_WAIT_SECS)
+    except (SnowpipeError, BadInput):
+        committed = sender.channel.latest_committed_offset_token
+    click.echo(_committed_line(channel_name, committed), err=True)
+    click.echo(
+        f"stopped by {what}; run the same command again to resume after the committed offset",
+        err=True,
+    )
+    sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what systemd and Kubernetes send), raised in the main thread as Ctrl-C raises
+    KeyboardInterrupt, so that both stop a run the same way."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
 
 
 def _unreadable(exc: BadInput) -> int:
@@ -342,15 +409,18 @@ def _retries(client: Client) -> int:
 
 
 def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = ingest(config, **kwargs)
     except Refusal as exc:
         click.echo(f"error: {exc}", err=True)
         click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # before the channel was open, or a second signal
         click.echo("interrupted; run the same command again to resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code)
 
 
