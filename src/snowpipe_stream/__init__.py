@@ -9,6 +9,7 @@ from ._channel import AsyncChannel, Channel
 from ._client import AsyncClient, Client
 from ._clock import Clock, SystemClock
 from ._config import ClientConfig
+from ._diagnose import DiagnosticStep, diagnose
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -58,6 +59,7 @@ __all__ = [
     "CommitTimeoutError",
     "ConfigError",
     "ConflictError",
+    "DiagnosticStep",
     "InvalidChannelNameError",
     "InvalidRowError",
     "JwtManager",
@@ -75,4 +77,5 @@ __all__ = [
     "TokenState",
     "UnexpectedResponseError",
     "__version__",
+    "diagnose",
 ]

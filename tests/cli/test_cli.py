@@ -196,8 +196,10 @@ def test_wrong_key_exits_69_with_the_fingerprint_hint(
     assert other_key.fingerprint in out.stderr and "RSA_PUBLIC_KEY_FP" in out.stderr
     checked = cli("check", env=env_for(emu, key))
     assert checked.returncode == 69
-    assert f"fingerprint:  {other_key.fingerprint}" in checked.stdout
-    assert "DESC USER" in checked.stderr
+    assert f"PASS private key: fingerprint {other_key.fingerprint}" in checked.stdout
+    assert "FAIL hostname discovery: discover the ingest host: HTTP 401" in checked.stdout
+    assert "DESC USER" in checked.stdout + checked.stderr
+    assert "snowpipe-stream check" not in checked.stdout + checked.stderr
 
 
 def test_config_errors_exit_2(emu: Emulator, tmp_path: Path) -> None:
@@ -211,7 +213,8 @@ def test_config_errors_exit_2(emu: Emulator, tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "does not exist" in out.stderr
     out = cli("check", "--private-key-passphrase-env", "NOPE_NOT_SET", env=env_for(emu))
-    assert out.returncode == 2 and "NOPE_NOT_SET" in out.stderr
+    assert out.returncode == 2 and "FAIL configuration: " in out.stdout
+    assert "NOPE_NOT_SET" in out.stdout
     out = cli("ingest", *PIPE_ARGS, env=env_for(emu))
     assert out.returncode == 2  # click usage error: no files, no channel
 
@@ -229,10 +232,11 @@ def test_unreachable_exits_69(tmp_path: Path, rsa_key: PrivateKey) -> None:
     )
     out = cli("check", env=env)
     assert out.returncode == 69
-    assert "discover the ingest host" in out.stderr and "Connection refused" in out.stderr
-    assert "gave up after 1 attempt (connect)" in out.stderr
-    assert "cannot reach http://127.0.0.1:9" in out.stderr
-    assert "Check --url / SNOWFLAKE_URL and that the server is up" in out.stderr
+    assert "FAIL hostname discovery: discover the ingest host" in out.stdout
+    assert "Connection refused" in out.stdout
+    assert "gave up after 1 attempt (connect)" in out.stdout
+    assert "cannot reach http://127.0.0.1:9" in out.stdout
+    assert "Check --url / SNOWFLAKE_URL and that the server is up" in out.stdout
 
 
 def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
@@ -265,10 +269,12 @@ def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
     )
     checked = cli("check", "--private-key-passphrase-env", "KEY_PASS", env=env)
     assert checked.returncode == 0, checked.stderr
-    assert f"fingerprint:  {key.fingerprint}" in checked.stdout
-    assert "account:      CLI-ACCT" in checked.stdout
-    assert "JWT lifetime: 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
-    assert "ok: hostname discovery" in checked.stdout and "ok: token exchange" in checked.stdout
+    assert f"PASS private key: fingerprint {key.fingerprint} (2048-bit RSA)" in checked.stdout
+    assert "account CLI-ACCT and user NEW_USER (as in the JWT claims)" in checked.stdout
+    assert "JWT lifetime 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
+    assert "PASS hostname discovery: ingest host" in checked.stdout
+    assert "PASS token exchange: scoped token" in checked.stdout
+    assert checked.stdout.strip().splitlines()[-1] == "all checks passed"
     assert "eyJ" not in checked.stdout + checked.stderr  # no token without --show-token
     assert "s3cret-phrase" not in checked.stdout + checked.stderr
     shown = cli("check", "--show-token", "--private-key-passphrase-env", "KEY_PASS", env=env)
@@ -368,7 +374,7 @@ def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None
     # The profile's user is wrong: the env's wins over it ...
     ok = cli("check", "--profile", str(profile), env={**base, "SNOWFLAKE_USER": USER})
     assert ok.returncode == 0, ok.stderr
-    assert "user:         CLI_USER" in ok.stdout
+    assert "and user CLI_USER (as in the JWT claims)" in ok.stdout
     # ... and a flag wins over the env.
     flagged = cli(
         "check",
@@ -378,7 +384,7 @@ def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None
         "someone_else",
         env={**base, "SNOWFLAKE_USER": USER},
     )
-    assert flagged.returncode == 69 and "user:         SOMEONE_ELSE" in flagged.stdout
+    assert flagged.returncode == 69 and "and user SOMEONE_ELSE (as" in flagged.stdout
     # python -m snowpipe_stream is the same command.
     module = subprocess.run(
         [

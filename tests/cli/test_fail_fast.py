@@ -8,6 +8,7 @@ http to an https server, a host name that does not exist: each ends within secon
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,11 +90,35 @@ def test_ca_file_and_its_variable_trust_a_private_ca(
     assert untrusted.returncode == 69
     assert (
         "give its certificate in --ca-file / SNOWFLAKE_CA_FILE (or SSL_CERT_FILE)"
-        in untrusted.stderr
+        in untrusted.stdout
     )
     flag = cli("check", "--ca-file", str(tls.ca_path), env=env)
     assert flag.returncode == 0, flag.stderr
     variable = cli("check", env={**env, "SNOWFLAKE_CA_FILE": str(tls.ca_path)})
     assert variable.returncode == 0, variable.stderr
     missing = cli("check", "--ca-file", str(tmp_path / "ca.pem"), env=env)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stdout
+
+
+def test_check_prints_one_line_per_step_and_never_advises_itself(
+    servers: tuple[Emulator, Emulator], tmp_path: Path
+) -> None:
+    plain, _ = servers
+    ok = cli("check", env=env_for(plain))
+    lines = ok.stdout.strip().splitlines()
+    assert ok.returncode == 0 and len(lines) == 5, ok.stdout
+    assert [line.split(":")[0] for line in lines[:4]] == [
+        "PASS configuration",
+        "PASS private key",
+        "PASS hostname discovery",
+        "PASS token exchange",
+    ]
+    assert all(re.search(r"\(\d+\.\d\d s\)$", line) for line in lines[:4])
+    url = f"http://127.0.0.1:{closed_port()}"
+    dead = cli("check", env=env_for(plain, SNOWFLAKE_URL=url))
+    lines = dead.stdout.strip().splitlines()
+    assert dead.returncode == 69 and len(lines) == 3, dead.stdout
+    assert lines[2].startswith(
+        f"FAIL hostname discovery: discover the ingest host: cannot reach {url}"
+    )
+    assert "snowpipe-stream check" not in dead.stdout + dead.stderr

@@ -151,14 +151,17 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_UNAVAILABLE if isinstance(exc, SnowpipeError) else 1
 
 
-def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
-    """What to do about an error, in a line."""
+def hint(
+    exc: BaseException, fingerprint: str | None = None, *, in_check: bool = False
+) -> str | None:
+    """What to do about an error, in a line (``in_check``: for ``check``'s own output, which
+    shows the fingerprint and names already)."""
     if isinstance(exc, AuthenticationError):
         fp = f" ({fingerprint})" if fingerprint else ""
         return (
             "check the key: compare this key's fingerprint" + fp + " with RSA_PUBLIC_KEY_FP "
-            "in DESC USER, and the account and user names; `snowpipe-stream check` shows "
-            "both"
+            "in DESC USER, and the account and user names"
+            + ("" if in_check else "; `snowpipe-stream check` shows both")
         )
     if isinstance(exc, ChannelDroppedError):
         return (
