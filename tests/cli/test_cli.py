@@ -287,10 +287,10 @@ def test_status_and_drop_channel(emu: Emulator, tmp_path: Path) -> None:
     assert ingest(emu, str(write_ndjson(tmp_path / "a.ndjson", 20))).returncode == 0
     out = cli("status", *PIPE_ARGS, "c1", env=env_for(emu))
     assert out.returncode == 0, out.stderr
-    assert "channel c1" in out.stdout and "SUCCESS" in out.stdout and "20" in out.stdout
+    assert out.stdout.splitlines()[1].startswith("c1  ") and "SUCCESS" in out.stdout
     assert "row errors" in out.stdout and "error offset bound" in out.stdout
     missing = cli("status", *PIPE_ARGS, "nope", env=env_for(emu))
-    assert missing.returncode == 69 and "'nope' does not exist" in missing.stderr
+    assert missing.returncode == 1 and "channel 'nope' does not exist on DB.S.P" in missing.stderr
     token = emu_token(emu)
     # No terminal to ask on and no --yes: refused, with what it would discard.
     refused = cli("drop-channel", *PIPE_ARGS, "c1", env=env_for(emu))

@@ -20,13 +20,16 @@ except ImportError as exc:  # the library was installed without the [cli] extra
 
 from .._version import __version__
 from . import _check, _drop, _emulator, _ingest, _keygen, _status
+from ._common import verbosity_options
 
 __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snowpipe-stream")
-def main() -> None:
+@verbosity_options()[0]
+@verbosity_options()[1]
+def main(verbose: int, quiet: bool) -> None:
     """Stream rows into Snowflake through the Snowpipe Streaming REST API.
 
     Credentials come from flags, then SNOWFLAKE_* environment variables, then --profile.

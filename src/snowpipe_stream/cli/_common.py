@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -73,23 +74,70 @@ def connection_options(fn: F) -> F:
             "certificate it signed (or SNOWFLAKE_CA_FILE; SSL_CERT_FILE replaces the usual "
             "ones instead).",
         ),
-        click.option(
-            "-v",
-            "--verbose",
-            count=True,
-            help="-v: the library's INFO logs (JWT refreshes, retries); -vv: DEBUG.",
-        ),
+        *verbosity_options(),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+def verbosity_options() -> list[Callable[[F], F]]:
+    """-v and -q: on the group (before the command) and on each command (after it)."""
+    return [
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="-v: the library's INFO logs (JWT refreshes, retries); -vv: DEBUG (each request).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Errors only: no progress, notes or summary (--json still prints its object).",
+        ),
+    ]
+
+
+def json_option(fn: F) -> F:
+    """--json: one JSON object on stdout instead of the text output."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON object on stdout (for scripts) instead of text.",
+    )(fn)
+
+
+def verbosity(opts: dict[str, Any]) -> int:
+    """-1 for -q, else how many -v, given before the command or after it."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().params if ctx is not None else {}
+    if opts.get("quiet") or root.get("quiet"):
+        return -1
+    return int(opts.get("verbose") or 0) + int(root.get("verbose") or 0)
+
+
+def json_mode() -> bool:
+    """Whether the running command was given --json."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
 def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    """Library logs on stderr: -1 (-q) none, 0 warnings, 1 INFO, 2 DEBUG."""
+    level = (
+        logging.ERROR
+        if verbose < 0
+        else logging.WARNING
+        if verbose == 0
+        else logging.INFO
+        if verbose == 1
+        else logging.DEBUG
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    if verbose == 0:
+    if verbose <= 0:
         # The command prints a final failure itself, with a hint; the log line would repeat it.
         handler.addFilter(lambda record: record.levelno < logging.ERROR)
     root = logging.getLogger("snowpipe_stream")
@@ -194,13 +242,23 @@ def cli_words(message: str) -> str:
     return message
 
 
-def fail(exc: BaseException, fingerprint: str | None = None) -> None:
-    """Print the error (and what to do) and exit with its code."""
-    click.echo(f"error: {cli_words(str(exc))}", err=True)
+def fail(exc: BaseException, fingerprint: str | None = None) -> NoReturn:
+    """Print the error (and what to do) and exit with its code; with --json, also the error as
+    the command's JSON object."""
+    message = cli_words(str(exc))
+    click.echo(f"error: {message}", err=True)
     h = hint(exc, fingerprint)
     if h:
         click.echo(f"hint: {h}", err=True)
-    sys.exit(exit_code(exc))
+    code = exit_code(exc)
+    if json_mode():
+        echo_json({"ok": False, "exit_code": code, "error": message, "hint": h})
+    sys.exit(code)
+
+
+def echo_json(doc: dict[str, Any]) -> None:
+    """The one JSON object of a --json command, on stdout."""
+    click.echo(json.dumps(doc, ensure_ascii=False))
 
 
 def handle_errors(fn: F) -> F:

@@ -26,6 +26,7 @@ from ._common import (
     handle_errors,
     pipe_options,
     setup_logging,
+    verbosity,
 )
 
 
@@ -85,5 +86,5 @@ def command(channel: str, database: str, schema: str, pipe: str, yes: bool, **op
     Prints the token it discards: an `ingest` into the channel afterwards sends its inputs
     again from their first record. Asks first on a terminal.
     """
-    setup_logging(opts["verbose"])
+    setup_logging(verbosity(opts))
     sys.exit(drop_channel(build_config(opts), database, schema, pipe, channel, yes))

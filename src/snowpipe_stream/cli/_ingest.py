@@ -50,9 +50,13 @@ from ._common import (
     EXIT_USAGE,
     build_config,
     connection_options,
+    echo_json,
     handle_errors,
+    json_mode,
+    json_option,
     pipe_options,
     setup_logging,
+    verbosity,
 )
 from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
 from ._readers import (
@@ -218,6 +222,8 @@ def ingest(
     restart: bool,
     progress: bool,
     commit_timeout: float,
+    quiet: bool = False,
+    as_json: bool = False,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
@@ -238,7 +244,8 @@ def ingest(
             )
         except BadInput as exc:  # reading the first records of an input to identify it
             return _unreadable(exc)
-        _announce(sources, plan.start, plan.skip, channel_name, committed)
+        if not quiet:
+            _announce(sources, plan.start, plan.skip, channel_name, committed)
         with _Progress(progress) as bar:
             sender = _Sender(client, channel, bar, config)
             try:
@@ -255,11 +262,24 @@ def ingest(
             if code != 0:
                 return code
         elapsed = SYSTEM_CLOCK.monotonic() - started
-        click.echo(
-            f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
-            f"channel {channel_name}; committed offset {committed}; "
-            f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
-        )
+        summary = {
+            "ok": True,
+            "exit_code": 0,
+            "pipe": f"{database}.{schema}.{pipe}",
+            "channel": channel_name,
+            "rows": sender.new_rows,
+            "bytes": sender.new_bytes,
+            "seconds": round(elapsed, 3),
+            "committed_offset": committed,
+        }
+        if as_json:
+            echo_json(summary)
+        elif not quiet:
+            click.echo(
+                f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
+                f"channel {channel_name}; committed offset {committed}; "
+                f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
+            )
     return 0
 
 
@@ -338,7 +358,12 @@ def _stop(sender: _Sender, channel_name: str, stop: KeyboardInterrupt) -> NoRetu
         f"stopped by {what}; run the same command again to resume after the committed offset",
         err=True,
     )
-    sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    if json_mode():
+        echo_json(
+            {"ok": False, "exit_code": code, "stopped_by": what, "committed_offset": committed}
+        )
+    sys.exit(code)
 
 
 class Terminated(KeyboardInterrupt):
@@ -410,17 +435,22 @@ def _retries(client: Client) -> int:
 
 def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    error: str | None = None
     try:
         code = ingest(config, **kwargs)
     except Refusal as exc:
+        error = str(exc)
         click.echo(f"error: {exc}", err=True)
         click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(EXIT_USAGE)
+        code = EXIT_USAGE
     except KeyboardInterrupt as stop:  # before the channel was open, or a second signal
         click.echo("interrupted; run the same command again to resume", err=True)
-        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+        code = EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if code != 0 and kwargs.get("as_json"):
+        # The message and its hint are on stderr, as without --json.
+        echo_json({"ok": False, "exit_code": code, "error": error})
     sys.exit(code)
 
 
@@ -463,6 +493,7 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
 )
+@json_option
 @connection_options
 @handle_errors
 def command(
@@ -478,6 +509,7 @@ def command(
     input_id: str | None,
     restart: bool,
     no_progress: bool,
+    as_json: bool,
     **opts: Any,
 ) -> None:
     """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
@@ -486,7 +518,8 @@ def command(
     again after a crash or Ctrl-C sends only what was not committed, and a channel holding
     another input's records stops the run (exit 2) instead of skipping anything.
     """
-    setup_logging(opts["verbose"])
+    level = verbosity(opts)
+    setup_logging(level)
     config = build_config(opts, compression=compression, max_request_bytes=batch_bytes)
     run_ingest(
         config,
@@ -499,5 +532,7 @@ def command(
         input_id=input_id,
         restart=restart,
         commit_timeout=commit_timeout,
-        progress=not no_progress and sys.stderr.isatty(),
+        progress=not no_progress and level >= 0 and sys.stderr.isatty(),
+        quiet=level < 0,
+        as_json=as_json,
     )

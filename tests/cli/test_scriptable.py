@@ -1,0 +1,92 @@
+"""The command for scripts: --json, -q, -v before the command, status as a plain table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from snowpipe_stream.emulator import Emulator
+from tests.cli.test_cli import PIPE_ARGS, cli, emu, env_for, ingest, write_ndjson
+from tests.integration.test_fail_fast import closed_port
+
+__all__ = ["emu"]  # the fixture, shared with test_cli
+
+
+def test_ingest_json_quiet_and_verbose_before_the_command(emu: Emulator, tmp_path: Path) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 30)
+    out = ingest(emu, str(data), extra=("--json",))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # the whole of stdout: one object
+    assert doc["ok"] is True and doc["exit_code"] == 0 and doc["rows"] == 30
+    assert doc["pipe"] == "DB.S.P" and doc["channel"] == "c1"
+    assert doc["committed_offset"].endswith(":30") and doc["bytes"] > 0
+    quiet = ingest(emu, str(data), extra=("-q",))  # a rerun: notes and summary, all quiet
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    noisy = ingest(emu, str(data))
+    assert "resuming channel 'c1'" in noisy.stderr and "ingested 0 new rows" in noisy.stdout
+    env = env_for(emu)
+    before = cli("-v", "ingest", str(data), *PIPE_ARGS, "--channel", "c1", env=env)
+    after = cli("ingest", str(data), *PIPE_ARGS, "--channel", "c1", "-v", env=env)
+    for run in (before, after):
+        assert (
+            run.returncode == 0 and "INFO" in run.stderr and "scoped token exchanged" in run.stderr
+        )
+    dead = env_for(
+        emu,
+        SNOWFLAKE_URL=f"http://127.0.0.1:{closed_port()}",
+        SNOWFLAKE_INITIAL_CONNECT_DEADLINE_SECS="0",  # fail at once: not what is tested here
+    )
+    failed = cli("ingest", str(data), *PIPE_ARGS, "--channel", "c1", "--json", env=dead)
+    doc = json.loads(failed.stdout)
+    assert failed.returncode == 69 and doc["ok"] is False and doc["exit_code"] == 69
+    assert "cannot reach" in doc["error"]
+
+
+def test_status_plain_table_json_and_missing_channels(emu: Emulator, tmp_path: Path) -> None:
+    assert ingest(emu, str(write_ndjson(tmp_path / "a.ndjson", 20))).returncode == 0
+    assert ingest(emu, str(write_ndjson(tmp_path / "b.ndjson", 5)), channel="c2").returncode == 0
+    env = env_for(emu)
+    out = cli("status", *PIPE_ARGS, "c1", "c2", env=env)  # stdout is a pipe here
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert header.split()[:4] == ["channel", "status", "committed", "offset"]
+    assert len(rows) == 2 and "│" not in out.stdout and "\x1b" not in out.stdout
+    c1 = rows[0].split()
+    assert c1[0] == "c1" and c1[1] == "SUCCESS" and c1[3:6] == ["20", "20", "0"]
+    assert c1[6:] == ["-", "-", "-"]  # no error: absent values
+    some = cli("status", *PIPE_ARGS, "c1", "nope", "c2", "gone", env=env)
+    assert some.returncode == 1
+    assert [line.split()[0] for line in some.stdout.splitlines()[1:]] == ["c1", "c2"]
+    assert "channel 'nope' does not exist on DB.S.P" in some.stderr
+    assert "channel 'gone' does not exist on DB.S.P" in some.stderr
+    doc = json.loads(cli("status", *PIPE_ARGS, "c1", "nope", "--json", env=env).stdout)
+    assert doc["missing"] == ["nope"] and list(doc["channels"]) == ["c1"]
+    st = doc["channels"]["c1"]
+    assert st["rows_inserted"] == 20 and st["channel_status_code"] == "SUCCESS"
+    assert st["last_error_message"] is None and st["last_error_timestamp_ms"] is None
+
+
+def test_check_json_and_quiet(emu: Emulator) -> None:
+    env = env_for(emu)
+    doc = json.loads(cli("check", "--json", env=env).stdout)
+    assert doc["ok"] is True and doc["exit_code"] == 0 and doc["hint"] is None
+    assert [s["name"] for s in doc["steps"]] == [
+        "configuration",
+        "private key",
+        "hostname discovery",
+        "token exchange",
+    ]
+    assert all(s["ok"] and s["elapsed"] >= 0 for s in doc["steps"])
+    quiet = cli("check", "-q", env=env)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    dead = env_for(
+        emu,
+        SNOWFLAKE_URL=f"http://127.0.0.1:{closed_port()}",
+        SNOWFLAKE_INITIAL_CONNECT_DEADLINE_SECS="0",
+    )
+    out = cli("check", "--json", env=dead)
+    doc = json.loads(out.stdout)
+    assert out.returncode == 69 and doc["ok"] is False and doc["exit_code"] == 69
+    assert doc["steps"][-1]["ok"] is False and "--url / SNOWFLAKE_URL" in doc["steps"][-1]["detail"]
+    failed = cli("-q", "check", env=dead)
+    assert failed.stdout.startswith("FAIL hostname discovery") and "PASS" not in failed.stdout
