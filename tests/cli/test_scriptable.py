@@ -90,3 +90,25 @@ def test_check_json_and_quiet(emu: Emulator) -> None:
     assert doc["steps"][-1]["ok"] is False and "--url / SNOWFLAKE_URL" in doc["steps"][-1]["detail"]
     failed = cli("-q", "check", env=dead)
     assert failed.stdout.startswith("FAIL hostname discovery") and "PASS" not in failed.stdout
+
+
+def test_pipe_and_channel_from_variables_and_the_profile(emu: Emulator, tmp_path: Path) -> None:
+    data = write_ndjson(tmp_path / "a.ndjson", 7)
+    names = {
+        "SNOWFLAKE_DATABASE": "DB",
+        "SNOWFLAKE_SCHEMA": "S",
+        "SNOWFLAKE_PIPE": "P",
+        "SNOWFLAKE_CHANNEL": "from-env",
+    }
+    out = cli("ingest", str(data), env=env_for(emu, **names))
+    assert out.returncode == 0, out.stderr
+    assert "into DB.S.P channel from-env" in out.stdout
+    flagged = cli("ingest", str(data), "--channel", "from-flag", env=env_for(emu, **names))
+    assert "channel from-flag" in flagged.stdout
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"database": "DB", "schema": "S", "pipe": "P"}))
+    status = cli("status", "from-env", "--profile", str(profile), env=env_for(emu))
+    assert status.returncode == 0 and status.stdout.splitlines()[1].startswith("from-env")
+    missing = cli("status", "c1", "--schema", "S", env=env_for(emu))
+    assert missing.returncode == 2
+    assert "Missing option '--database' (or SNOWFLAKE_DATABASE)" in missing.stderr

@@ -277,21 +277,64 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Where a pipe option may come from besides its flag: a variable, then a profile key.
+PIPE_SOURCES = {
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+    "pipe": "SNOWFLAKE_PIPE",
+    "channel": "SNOWFLAKE_CHANNEL",
+}
+
+
 def pipe_options(fn: F) -> F:
-    """--database, --schema and --pipe."""
+    """--database, --schema and --pipe (and --channel where the command has it), each from its
+    flag, else its SNOWFLAKE_* variable, else its key in the --profile file."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        profile: dict[str, Any] | None = None
+        for name, var in PIPE_SOURCES.items():
+            if name not in kwargs or kwargs[name]:
+                continue
+            if profile is None:
+                profile = _profile_values(kwargs.get("profile"))
+            value = profile.get(name)
+            if not isinstance(value, str) or not value.strip():
+                where = f", or {name!r} in --profile" if kwargs.get("profile") else ""
+                raise click.UsageError(f"Missing option '--{name}' (or {var}{where}).")
+            kwargs[name] = value.strip()
+        return fn(*args, **kwargs)
+
     for option in reversed(
         [
-            click.option("--database", required=True, help="Database name."),
-            click.option("--schema", required=True, help="Schema name."),
+            click.option("--database", envvar="SNOWFLAKE_DATABASE", help=_pipe_help("Database")),
+            click.option("--schema", envvar="SNOWFLAKE_SCHEMA", help=_pipe_help("Schema")),
             click.option(
                 "--pipe",
-                required=True,
-                help="Pipe name (a table's default pipe is <TABLE>-STREAMING).",
+                envvar="SNOWFLAKE_PIPE",
+                help=_pipe_help("Pipe", " (a table's default pipe is <TABLE>-STREAMING)"),
             ),
         ]
     ):
-        fn = option(fn)
-    return fn
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _pipe_help(what: str, extra: str = "") -> str:
+    name = what.lower()
+    return f"{what} name{extra} (or {PIPE_SOURCES[name]}, or {name!r} in --profile)."
+
+
+def _profile_values(path: object) -> dict[str, Any]:
+    """The profile's keys, or nothing when there is none or it cannot be read (building the
+    config reports that, naming the file)."""
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(Path(str(path)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def need_emulator() -> None:

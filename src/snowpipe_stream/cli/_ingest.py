@@ -457,7 +457,11 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
 @click.command("ingest")
 @click.argument("files", nargs=-1, required=True)
 @pipe_options
-@click.option("--channel", required=True, help="Channel name (one writer per channel).")
+@click.option(
+    "--channel",
+    envvar="SNOWFLAKE_CHANNEL",
+    help="Channel name, one writer per channel (or SNOWFLAKE_CHANNEL, or 'channel' in --profile).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
 @click.option(
     "--compression",
