@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import ssl
 import warnings
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from ._exceptions import ConfigError, PrivateKeyError
 from ._jwt import claim_seconds, read_claims_unverified
 from ._keys import PrivateKey
 
-__all__ = ["ENV_VARS", "ClientConfig", "is_loopback", "require_safe_url"]
+__all__ = ["ENV_VARS", "ClientConfig", "is_loopback", "parse_size", "require_safe_url"]
 
 _log = logging.getLogger("snowpipe_stream.auth")
 
@@ -56,6 +57,36 @@ ENV_VARS: dict[str, str] = {
 
 _SECRET_KEYS = frozenset({"private_key", "private_key_passphrase", "jwt", "jwt_token"})
 _KEY_SOURCE = ("private_key", "private_key_file")
+
+
+#: Size units: decimal (KB = 1000 bytes) and binary (KiB = 1024 bytes).
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"4194304"``, ``"4MiB"``, ``"512KB"``, ``"1.5 MB"`` (KB = 1000, KiB = 1024);
+    ValueError naming the accepted forms otherwise."""
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f"{text!r} is not a size: give bytes, or a number with KB, MB, GB (1000) or "
+            "KiB, MiB, GiB (1024), like 4MiB"
+        )
+    size = float(match.group(1)) * _UNITS[unit]
+    if not size.is_integer():
+        raise ValueError(f"{text!r} is not a whole number of bytes")
+    return int(size)
 
 
 def is_loopback(host: str) -> bool:
@@ -181,6 +212,11 @@ class ClientConfig:
 
         def number(key: str, *, integer: bool = False, minimum: float | None = None) -> None:
             value = getattr(self, key)
+            if isinstance(value, str) and key.endswith("_bytes"):
+                try:
+                    value = parse_size(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{where(key)}: {exc}") from None
             if isinstance(value, str):
                 try:
                     value = int(value) if integer else float(value)

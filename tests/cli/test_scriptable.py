@@ -112,3 +112,47 @@ def test_pipe_and_channel_from_variables_and_the_profile(emu: Emulator, tmp_path
     missing = cli("status", "c1", "--schema", "S", env=env_for(emu))
     assert missing.returncode == 2
     assert "Missing option '--database' (or SNOWFLAKE_DATABASE)" in missing.stderr
+
+
+def test_one_name_for_one_thing_sizes_with_units_and_the_flag_in_errors(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # keygen takes the name the other commands read the passphrase with; the old one still works.
+    for flag in ("--private-key-passphrase-env", "--passphrase-env"):
+        out = cli(
+            "keygen",
+            "--out",
+            str(tmp_path / flag),
+            flag,
+            "PASS",
+            env={**env_for(emu), "PASS": "pw"},
+        )
+        assert out.returncode == 0, out.stderr
+        assert b"ENCRYPTED" in (tmp_path / flag / "rsa_key.p8").read_bytes()
+    unset = cli(
+        "keygen",
+        "--out",
+        str(tmp_path / "k"),
+        "--private-key-passphrase-env",
+        "NO_SUCH",
+        env=env_for(emu),
+    )
+    assert unset.returncode == 2 and "--private-key-passphrase-env names NO_SUCH" in unset.stderr
+    shown = cli("keygen", "--help", env=env_for(emu)).stdout
+    assert "--private-key-passphrase-env" in shown and "--passphrase-env" not in shown.replace(
+        "--private-key-passphrase-env", ""
+    )
+    data = write_ndjson(tmp_path / "a.ndjson", 50)
+    for size, channel in (("4MiB", "mib"), ("512KB", "kb"), ("2048", "plain")):
+        out = ingest(emu, str(data), channel=channel, extra=("--batch-bytes", size))
+        assert out.returncode == 0, out.stderr
+    for size, said in (
+        ("100", "must be at least 1 KiB (1024 bytes), got 100"),
+        ("20MiB", "must be at most 16 MiB (16777216 bytes), got 20MiB"),
+        ("4 parsecs", "'4 parsecs' is not a size"),
+    ):
+        out = ingest(emu, str(data), extra=("--batch-bytes", size))
+        assert out.returncode == 2 and "'--batch-bytes'" in out.stderr and said in out.stderr
+        assert "max_request_bytes" not in out.stderr
+    missing = ingest(emu, str(data), extra=("--ca-file", str(tmp_path / "none.pem")))
+    assert missing.returncode == 2 and "error: --ca-file: " in missing.stderr, missing.stderr

@@ -6,14 +6,15 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .._config import ClientConfig
+from .._config import ClientConfig, parse_size
 from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -235,11 +236,59 @@ CLI_NAMES = {
 }
 
 
+#: Settings a flag gives, by their ClientConfig key: a message naming the key (as a value given
+#: as an argument, so from the flag) names the flag.
+FLAG_OF_KEY = {
+    "ca_file": "--ca-file",
+    "private_key_file": "--private-key-file",
+    "max_request_bytes": "--batch-bytes",
+}
+_KEY_WORD = re.compile(r"(?<![\w.-])(" + "|".join(FLAG_OF_KEY) + r")(?![\w-]| \(from )")
+
+
 def cli_words(message: str) -> str:
-    """A library message in the command line's words: the flags, not the ClientConfig fields."""
+    """A library message in the command line's words: the flags, not the ClientConfig fields
+    (a key with ``(from the environment)`` or ``(from profile ...)`` after it stays: the user
+    did not type a flag)."""
     for field_name, flag in CLI_NAMES.items():
         message = message.replace(field_name, flag)
-    return message
+    return _KEY_WORD.sub(lambda m: FLAG_OF_KEY[m.group(1)], message)
+
+
+if TYPE_CHECKING:  # generic from click 8.2 on; the project accepts 8.1
+    _IntParamType = click.ParamType[int]
+else:
+    _IntParamType = click.ParamType
+
+
+class ByteSize(_IntParamType):
+    """A size in bytes: ``4194304``, ``4MiB``, ``512KB`` (KB = 1000, KiB = 1024), in a range."""
+
+    name = "SIZE"
+
+    def __init__(self, minimum: int, maximum: int) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            size = value
+        else:
+            try:
+                size = parse_size(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if size < self.minimum:
+            self.fail(f"must be at least {_size(self.minimum)}, got {value}", param, ctx)
+        if size > self.maximum:
+            self.fail(f"must be at most {_size(self.maximum)}, got {value}", param, ctx)
+        return size
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit} ({n} bytes)"
+    return f"{n} bytes"
 
 
 def fail(exc: BaseException, fingerprint: str | None = None) -> NoReturn:

@@ -37,6 +37,7 @@ from typing import Any, NoReturn, cast
 
 import click
 
+from .. import _constants as C
 from .._channel import Channel
 from .._client import Client
 from .._clock import SYSTEM_CLOCK
@@ -48,6 +49,7 @@ from ._common import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    ByteSize,
     build_config,
     connection_options,
     echo_json,
@@ -471,9 +473,9 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
 )
 @click.option(
     "--batch-bytes",
-    type=int,
+    type=ByteSize(1024, C.MAX_REQUEST_BYTES_LIMIT),
     default=None,
-    help="Largest request, uncompressed [default: 4 MiB; at most 16 MiB].",
+    help="Largest request, uncompressed: bytes or 512KB, 4MiB, ... [default: 4MiB; at most 16MiB].",
 )
 @click.option(
     "--commit-timeout",
