@@ -264,6 +264,23 @@ class Core:
         )
         return token
 
+    def sent(self, send: Send, resp: httpx.Response) -> httpx.Response:
+        """Log one answered attempt at DEBUG (``-vv``): endpoint, status, bytes, attempt."""
+        if _log.isEnabledFor(logging.DEBUG):
+            op = send.op
+            _log.debug(
+                "%s %s -> %d (%s: %d bytes sent%s, %d received; attempt %d)",
+                op.method,
+                op.path,
+                resp.status_code,
+                op.what,
+                len(op.content or b""),
+                f" for {op.rows} rows" if op.rows else "",
+                len(resp.content),
+                send.retry + 1,
+            )
+        return resp
+
     # --- the retrying request -----------------------------------------------------------
 
     def request_flow(self, op: Op) -> Flow[httpx.Response]:
@@ -554,7 +571,7 @@ class SyncDriver:
         request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
-        return http.send(request)
+        return self.core.sent(send, http.send(request))
 
     def _scoped_token(self) -> str:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
@@ -636,7 +653,7 @@ class AsyncDriver:
         request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
-        return await http.send(request)
+        return self.core.sent(send, await http.send(request))
 
     async def _scoped_token(self) -> str:
         core = self.core

@@ -87,7 +87,8 @@ def test_ingest_ndjson_then_rerun_sends_nothing_new(emu: Emulator, tmp_path: Pat
     line = first.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
         r"ingested 500 new rows into DB\.S\.P channel c1; committed "
-        r"offset a\.ndjson@[0-9a-f]{16}\+1:500; [\d.]+ MB in [\d.]+ s",
+        r"offset a\.ndjson@[0-9a-f]{16}\+1:500; [\d.]+ KB in [\d.]+ s "
+        r"\([\d,]+ rows/s, [\d.]+ (KB|MB)/s\)",
         line,
     ), line
     second = ingest(emu, str(data))

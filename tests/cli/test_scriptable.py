@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from snowpipe_stream.emulator import Emulator
@@ -156,3 +157,35 @@ def test_one_name_for_one_thing_sizes_with_units_and_the_flag_in_errors(
         assert "max_request_bytes" not in out.stderr
     missing = ingest(emu, str(data), extra=("--ca-file", str(tmp_path / "none.pem")))
     assert missing.returncode == 2 and "error: --ca-file: " in missing.stderr, missing.stderr
+
+
+def test_the_summary_says_what_happened(emu: Emulator, tmp_path: Path) -> None:
+    one = write_ndjson(tmp_path / "one.ndjson", 1)
+    out = ingest(emu, str(one), channel="one")
+    assert re.match(
+        r"ingested 1 new row into DB\.S\.P channel one; committed offset \S+:1; "
+        r"\d\d bytes in [\d.]+ s \([\d,]+ rows/s, [\d.]+ (bytes|KB)/s\)$",
+        out.stdout,
+    ), out.stdout
+    rerun = ingest(emu, str(one), channel="one")
+    assert "nothing new to send, every record of these inputs is committed" in rerun.stdout
+    assert json.loads(ingest(emu, str(one), channel="one", extra=("--json",)).stdout)["nothing_new"]
+    # A 401, a 429 and a 503 on appends: each retried, and counted by cause.
+    for status in (401, 429, 503):
+        emu.faults.add(path="/rows$", status=status, count=1)
+    data = write_ndjson(tmp_path / "a.ndjson", 40)
+    env = env_for(emu, SNOWFLAKE_THROTTLE_BACKOFF_SECS="0.01")
+    args = ["ingest", str(data), *PIPE_ARGS, "--channel", "faults", "-vv"]
+    out = cli(*args, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "retries: 1 after 401 (credentials refreshed), 1 after 429 (throttled), 1 after 5xx" in (
+        out.stdout
+    )
+    # -vv: each request at DEBUG, with its endpoint, status, bytes and attempt.
+    rows = "/v2/streaming/data/databases/DB/schemas/S/pipes/P/channels/faults/rows"
+    for status, attempt in ((401, 1), (429, 2), (503, 3), (200, 4)):
+        assert re.search(
+            rf"DEBUG   snowpipe_stream.transport POST {rows} -> {status} \(append to channel "
+            rf"'faults': \d+ bytes sent for 40 rows, \d+ received; attempt {attempt}\)",
+            out.stderr,
+        ), out.stderr

@@ -32,6 +32,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, NoReturn, cast
 
@@ -44,6 +45,7 @@ from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import InvalidRowError, SnowpipeError
 from .._ndjson import line_problem
+from .._transport import Stats
 from ._common import (
     EXIT_DATAERR,
     EXIT_INTERRUPTED,
@@ -263,26 +265,105 @@ def ingest(
                 raise
             if code != 0:
                 return code
-        elapsed = SYSTEM_CLOCK.monotonic() - started
-        summary = {
+        summary = Summary(
+            f"{database}.{schema}.{pipe}",
+            channel_name,
+            sender.new_rows,
+            sender.new_bytes,
+            SYSTEM_CLOCK.monotonic() - started,
+            committed,
+            client.stats,
+        )
+        if as_json:
+            echo_json(summary.as_json())
+        elif not quiet:
+            for line in summary.lines():
+                click.echo(line)
+    return 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a finished run did, for a person (:meth:`lines`) or a script (:meth:`as_json`)."""
+
+    pipe: str
+    channel: str
+    rows: int
+    nbytes: int
+    seconds: float
+    committed: str | None
+    stats: Stats
+
+    def as_json(self) -> dict[str, Any]:
+        s = self.stats
+        return {
             "ok": True,
             "exit_code": 0,
-            "pipe": f"{database}.{schema}.{pipe}",
-            "channel": channel_name,
-            "rows": sender.new_rows,
-            "bytes": sender.new_bytes,
-            "seconds": round(elapsed, 3),
-            "committed_offset": committed,
+            "pipe": self.pipe,
+            "channel": self.channel,
+            "rows": self.rows,
+            "bytes": self.nbytes,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self._secs, 1),
+            "mb_per_second": round(self.nbytes / 1e6 / self._secs, 3),
+            "committed_offset": self.committed,
+            "nothing_new": self.rows == 0,
+            "retries": {"401": s.retries_401, "429": s.retries_429, "5xx": s.retries_5xx},
+            "reopens": s.reopens,
+            "rows_rejected": s.rows_rejected,
         }
-        if as_json:
-            echo_json(summary)
-        elif not quiet:
-            click.echo(
-                f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
-                f"channel {channel_name}; committed offset {committed}; "
-                f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
+
+    @property
+    def _secs(self) -> float:
+        return max(self.seconds, 1e-3)
+
+    def lines(self) -> list[str]:
+        where = f"into {self.pipe} channel {self.channel}"
+        if self.rows == 0:
+            out = [
+                f"ingested 0 new rows {where}: nothing new to send, every record of these "
+                f"inputs is committed; committed offset {self.committed}"
+            ]
+        else:
+            out = [
+                f"ingested {plural(self.rows, 'new row')} {where}; committed offset "
+                f"{self.committed}; {size(self.nbytes)} in {self.seconds:.1f} s "
+                f"({self.rows / self._secs:,.0f} rows/s, {size(self.nbytes / self._secs)}/s)"
+            ]
+        s, notes = self.stats, []
+        retries = [
+            f"{n} after {cause}"
+            for n, cause in (
+                (s.retries_401, "401 (credentials refreshed)"),
+                (s.retries_429, "429 (throttled)"),
+                (s.retries_5xx, "5xx or a lost connection"),
             )
-    return 0
+            if n
+        ]
+        if retries:
+            notes.append("retries: " + ", ".join(retries))
+        if s.reopens:
+            notes.append(f"{plural(s.reopens, 'channel reopen')}")
+        if s.rows_rejected:
+            notes.append(
+                f"{plural(s.rows_rejected, 'row')} rejected by Snowflake (snowpipe-stream "
+                "status shows the last error)"
+            )
+        if notes:
+            out.append("; ".join(notes))
+        return out
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def size(nbytes: float) -> str:
+    """``812 bytes``, ``27.9 KB``, ``4.2 MB`` (decimal units)."""
+    if nbytes < 1000:
+        return f"{nbytes:.0f} bytes"
+    return f"{nbytes / 1e3:.1f} KB" if nbytes < 1_000_000 else f"{nbytes / 1e6:.1f} MB"
 
 
 def _send_inputs(
