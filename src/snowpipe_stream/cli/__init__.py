@@ -3,10 +3,11 @@
 One module per command (``_ingest``, ``_status``, ``_drop``, ``_keygen``, ``_check``,
 ``_emulator`` for ``emulator`` and ``demo``); what they share is in ``_common``.
 
-Exit codes: 0 ok, 2 usage or configuration error (or a refusal that protects data: a channel
-holding another input's rows, a drop without confirmation, a key file that is a link), 65 bad
-input, 69 Snowflake unreachable or authentication failed, 75 temporary failure (throttled or
-timed out after retries), 130 interrupted (or a confirmation declined).
+Exit codes: 0 ok, 1 (``status``) some channels do not exist, 2 usage or configuration error (or
+a refusal that protects data: a channel holding another input's rows, a drop without
+confirmation, a key file that is a link), 65 bad input, 69 Snowflake unreachable or
+authentication failed, 75 temporary failure (throttled, timed out, or a server that stopped
+answering mid-run, after retries), 130 interrupted (or a confirmation declined), 143 SIGTERM.
 """
 
 from __future__ import annotations
