@@ -418,6 +418,9 @@ class Core:
                 f"cannot reach {endpoint}: {_FAILURE_WORDS.get(kind or '', 'network error')} "
                 f"({detail}); {reason}. Check {where} and that the server is up"
             )
+            if kind == "network" and parts.scheme == "http" and not self.established:
+                # A TLS server closes a connection that starts in plain http.
+                text += " (a server that speaks https needs an https:// URL)"
         cls = APITimeoutError if kind == "timeout" else APIConnectionError
         err = cls(
             f"{op.what}: {text}",

@@ -76,6 +76,7 @@ def test_http_to_an_https_server_fails_within_the_initial_deadline(
     http = tls_emu.url.replace("https://", "http://")
     err, _ = fail_to_open(http, rsa_key, clock)
     assert sum(clock.sleeps) <= 3.0 and f"cannot reach {http}" in str(err)
+    assert "a server that speaks https needs an https:// URL" in str(err)
 
 
 def test_a_host_that_does_not_exist_is_not_retried(rsa_key: PrivateKey, clock: FakeClock) -> None:
