@@ -9,6 +9,7 @@ from ._channel import AsyncChannel, Channel
 from ._client import AsyncClient, Client
 from ._clock import Clock, SystemClock
 from ._config import ClientConfig
+from ._diagnose import DiagnosticStep, diagnose
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -59,6 +60,7 @@ __all__ = [
     "CommitTimeoutError",
     "ConfigError",
     "ConflictError",
+    "DiagnosticStep",
     "InvalidChannelNameError",
     "InvalidRowError",
     "JwtManager",
@@ -79,5 +81,6 @@ __all__ = [
     "UnitResult",
     "__version__",
     "awrite_unit",
+    "diagnose",
     "write_unit",
 ]

@@ -15,6 +15,8 @@ import json
 import logging
 import math
 import os
+import re
+import ssl
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from ._exceptions import ConfigError, PrivateKeyError
 from ._jwt import claim_seconds, read_claims_unverified
 from ._keys import PrivateKey
 
-__all__ = ["ENV_VARS", "ClientConfig", "is_loopback", "require_safe_url"]
+__all__ = ["ENV_VARS", "ClientConfig", "is_loopback", "parse_size", "require_safe_url"]
 
 _log = logging.getLogger("snowpipe_stream.auth")
 
@@ -71,6 +73,36 @@ _SOURCE_GROUPS = (
     ("private_key", "private_key_file"),
     ("personal_access_token", "personal_access_token_file"),
 )
+
+
+#: Size units: decimal (KB = 1000 bytes) and binary (KiB = 1024 bytes).
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"4194304"``, ``"4MiB"``, ``"512KB"``, ``"1.5 MB"`` (KB = 1000, KiB = 1024);
+    ValueError naming the accepted forms otherwise."""
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f"{text!r} is not a size: give bytes, or a number with KB, MB, GB (1000) or "
+            "KiB, MiB, GiB (1024), like 4MiB"
+        )
+    size = float(match.group(1)) * _UNITS[unit]
+    if not size.is_integer():
+        raise ValueError(f"{text!r} is not a whole number of bytes")
+    return int(size)
 
 
 def is_loopback(host: str) -> bool:
@@ -150,6 +182,8 @@ class ClientConfig:
     max_throttle_retries: int = C.DEFAULT_MAX_THROTTLE_RETRIES
     max_server_retries: int = C.DEFAULT_SERVER_ERROR_RETRIES
     retry_deadline_secs: float = C.DEFAULT_RETRY_DEADLINE_SECS
+    #: Until the first successful request, connection failures are retried this long only.
+    initial_connect_deadline_secs: float = C.DEFAULT_INITIAL_CONNECT_DEADLINE_SECS
     connect_timeout_secs: float = C.DEFAULT_CONNECT_TIMEOUT_SECS
     request_timeout_secs: float = C.DEFAULT_REQUEST_TIMEOUT_SECS
     compression: str = C.DEFAULT_COMPRESSION
@@ -160,6 +194,9 @@ class ClientConfig:
     #: ``:pipe-info`` answers it (read once per pipe when a channel opens).
     binary_format: str | None = None
     allow_insecure_http: bool = False
+    #: A PEM file of CA certificates trusted beside the usual ones (certifi's, or
+    #: ``SSL_CERT_FILE``): for a server whose certificate a private CA signed.
+    ca_file: str | None = None
     #: Appended to the User-Agent as ``(app=<name>)``.
     app_name: str | None = None
     _sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -214,6 +251,11 @@ class ClientConfig:
 
         def number(key: str, *, integer: bool = False, minimum: float | None = None) -> None:
             value = getattr(self, key)
+            if isinstance(value, str) and key.endswith("_bytes"):
+                try:
+                    value = parse_size(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{where(key)}: {exc}") from None
             if isinstance(value, str):
                 try:
                     value = int(value) if integer else float(value)
@@ -261,8 +303,11 @@ class ClientConfig:
             "personal_access_token_file",
             "oauth_token_url",
             "oauth_client_id",
+            "ca_file",
         ):
             text(key)
+        if self.ca_file is not None:
+            _check_ca_file(self.ca_file, where("ca_file"))
         for key in (
             "jwt",
             "jwt_token",
@@ -285,6 +330,7 @@ class ClientConfig:
         number("max_throttle_retries", integer=True, minimum=0)
         number("max_server_retries", integer=True, minimum=0)
         number("retry_deadline_secs", minimum=0)
+        number("initial_connect_deadline_secs", minimum=0)
         number("connect_timeout_secs", minimum=0.001)
         number("request_timeout_secs", minimum=0.001)
         number("max_request_bytes", integer=True, minimum=1024)
@@ -542,6 +588,19 @@ class ClientConfig:
         return f"ClientConfig({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+def _check_ca_file(path: str, name: str) -> None:
+    """Load ``path`` as CA certificates now, so a wrong file fails here and not at connect."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{name}: {path!r} does not exist or is not a file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}: {path!r} holds no CA certificate in PEM form ({exc}); give the CA's "
+            "certificate, -----BEGIN CERTIFICATE-----"
+        ) from None
 
 
 _FIELD_NAMES = frozenset(

@@ -31,6 +31,10 @@ DEFAULT_SERVER_ERROR_RETRIES = 5
 INITIAL_BACKOFF_SECS = 0.5
 MAX_BACKOFF_SECS = 8.0
 DEFAULT_RETRY_DEADLINE_SECS = 120.0
+#: Until a client's first successful request, connection failures (refused, reset, timed out)
+#: are retried for this long only: a wrong URL or a server that is down should fail in
+#: seconds, while an outage after the first success keeps the whole retry budget to heal.
+DEFAULT_INITIAL_CONNECT_DEADLINE_SECS = 3.0
 
 # --- HTTP ---------------------------------------------------------------------------------
 DEFAULT_CONNECT_TIMEOUT_SECS = 10.0

@@ -121,10 +121,29 @@ class APIConnectionError(SnowpipeError):
 
     retryable = True
 
-    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        endpoint: str | None = None,
+        setting: str | None = None,
+        established: bool = False,
+    ) -> None:
         super().__init__(message)
         self.method = method
+        #: The request's path.
         self.url = url
+        #: The server it was sent to: ``scheme://host:port``.
+        self.endpoint = endpoint
+        #: The ClientConfig field that names that server (``"url"``), or None for the ingest
+        #: host, which Snowflake names. ``retryable`` is False for a failure no retry heals
+        #: (an untrusted certificate, no TLS on the port, a host name that does not exist).
+        self.setting = setting
+        #: Whether the client had a successful request before: an outage of a server it
+        #: reached (temporary), not a wrong URL.
+        self.established = established
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):

@@ -14,7 +14,11 @@ outcome                                   decision
 rated, MemoryThresholdExceeded, ...)      Retry-After (capped), up to ``max_throttle_retries``
 whatever the status
 408/499/5xx, ERR_GENERAL_EXCEPTION_...,   exponential back-off with jitter, bounded by
-connection errors, timeouts               attempts and a total deadline
+connection errors, timeouts               attempts and a total deadline (a short one,
+                                          ``initial_connect_deadline_secs``, for connection
+                                          failures before the client's first success)
+TLS verification or protocol failure,     fail at once: no retry can heal them
+a host name that does not exist
 stale continuation token, sequencer       reopen the channel (appends and statuses only)
 errors, 409 on a data call
 other 4xx                                 fail at once with the typed error
@@ -34,6 +38,7 @@ from . import _constants as C
 from ._protocol import BACKPRESSURE_CODES, REOPEN_CODES, RETRY_CODES, OpKind
 
 __all__ = [
+    "UNHEALABLE_FAILURES",
     "Action",
     "Attempts",
     "Decision",
@@ -45,6 +50,11 @@ __all__ = [
 
 #: Statuses retried with exponential back-off.
 SERVER_RETRY_STATUSES = frozenset({408, 499, 500, 502, 503, 504})
+
+#: Connection failures that the same request cannot get past later: the server's certificate
+#: is not trusted, the server does not speak TLS (or speaks it where http was asked), the host
+#: name does not exist. Retrying them only delays the message that says what to fix.
+UNHEALABLE_FAILURES = frozenset({"tls_verify", "tls_protocol", "dns"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class RetryPolicy:
     max_backoff_secs: float = C.MAX_BACKOFF_SECS
     #: No retry starts later than this many seconds after the first attempt.
     deadline_secs: float = C.DEFAULT_RETRY_DEADLINE_SECS
+    #: The deadline for connection failures until the client's first success.
+    initial_connect_deadline_secs: float = C.DEFAULT_INITIAL_CONNECT_DEADLINE_SECS
     server_retry_statuses: frozenset[int] = SERVER_RETRY_STATUSES
 
     def backoff(self, retry_number: int, jitter: float) -> float:
@@ -86,8 +98,12 @@ class Outcome:
     status: int | None = None
     code: str | None = None
     retry_after: str | None = None
-    #: "connect" (nothing was sent), "timeout" or "network" (outcome unknown); None for a status.
+    #: "connect" (nothing was sent), "timeout" or "network" (outcome unknown), or one of
+    #: :data:`UNHEALABLE_FAILURES`; None for a status.
     failure: str | None = None
+    #: Whether the client has had a successful answer before (see
+    #: ``initial_connect_deadline_secs``).
+    established: bool = True
     #: Whether the credential used can be refreshed (False for a user-supplied JWT).
     can_refresh: bool = True
 
@@ -191,6 +207,9 @@ def decide(
         )
         return Decision(Action.RETRY, delay=delay, reason=f"received {label}", attempts=nxt)
 
+    if outcome.failure in UNHEALABLE_FAILURES:
+        return Decision(Action.FAIL, reason=f"not retried ({outcome.failure})", attempts=attempts)
+
     retryable = (
         outcome.failure is not None
         or (status is not None and status in policy.server_retry_statuses)
@@ -201,14 +220,20 @@ def decide(
         if attempts.server >= policy.max_server_retries:
             return Decision(
                 Action.FAIL,
-                reason=f"gave up after {attempts.total} attempts ({label})",
+                reason=f"gave up after {_attempts(attempts.total)} ({label})",
                 attempts=attempts,
             )
         delay = policy.backoff(attempts.server + 1, jitter)
-        if now_mono + delay - attempts.started > policy.deadline_secs:
+        deadline = policy.deadline_secs
+        if outcome.failure is not None and not outcome.established:
+            deadline = min(deadline, policy.initial_connect_deadline_secs)
+        if now_mono + delay - attempts.started > deadline:
+            first = "" if outcome.established else " before any successful request"
+            spent = now_mono - attempts.started
             return Decision(
                 Action.FAIL,
-                reason=f"gave up: retry deadline of {policy.deadline_secs:g}s reached ({label})",
+                reason=f"gave up after {_attempts(attempts.total)} in {spent:.1f} s{first} "
+                f"({label}; deadline {deadline:g} s)",
                 attempts=attempts,
             )
         nxt = replace(
@@ -219,3 +244,7 @@ def decide(
         return Decision(Action.RETRY, delay=delay, reason=f"received {label}", attempts=nxt)
 
     return Decision(Action.FAIL, reason=f"HTTP {status}", attempts=attempts)
+
+
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"

@@ -29,6 +29,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Generator
@@ -58,7 +60,7 @@ from ._protocol import (
     parse_scoped_token,
     token_op,
 )
-from ._retry import Action, Attempts, Outcome, RetryPolicy, decide
+from ._retry import UNHEALABLE_FAILURES, Action, Attempts, Outcome, RetryPolicy, decide
 from ._skew import ServerClock, SkewEstimator
 from ._tokens import CredentialProvider, ScopedTokenCache
 
@@ -173,6 +175,7 @@ class Core:
             max_throttle_retries=config.max_throttle_retries,
             max_server_retries=config.max_server_retries,
             deadline_secs=config.retry_deadline_secs,
+            initial_connect_deadline_secs=config.initial_connect_deadline_secs,
         )
         #: The server's clock as the ``Date`` headers show it; tokens are judged on it.
         self.skew = SkewEstimator()
@@ -183,6 +186,9 @@ class Core:
         self.control_url = config.control_url
         self.ingest_host: str | None = None
         self.ingest_url: str | None = None
+        #: Whether a request of this client has succeeded: until then connection failures get
+        #: ``initial_connect_deadline_secs`` only.
+        self.established = False
         #: Each pipe's binary format as its ``:pipe-info`` answered (read once per pipe).
         self.binary_formats: dict[tuple[str, str, str], str] = {}
         self.headers = {
@@ -251,6 +257,23 @@ class Core:
         """The scoped token if it needs no exchange (judged on the server's clock)."""
         return self.scoped.fresh(self.server_clock.time(), self.clock.monotonic())
 
+    def sent(self, send: Send, resp: httpx.Response) -> httpx.Response:
+        """Log one answered attempt at DEBUG (``-vv``): endpoint, status, bytes, attempt."""
+        if _log.isEnabledFor(logging.DEBUG):
+            op = send.op
+            _log.debug(
+                "%s %s -> %d (%s: %d bytes sent%s, %d received; attempt %d)",
+                op.method,
+                op.path,
+                resp.status_code,
+                op.what,
+                len(op.content or b""),
+                f" for {op.rows} rows" if op.rows else "",
+                len(resp.content),
+                send.retry + 1,
+            )
+        return resp
+
     # --- the retrying request -----------------------------------------------------------
 
     def request_flow(self, op: Op) -> Flow[httpx.Response]:
@@ -264,7 +287,7 @@ class Core:
                 self.skew.observe(resp.headers.get("date"), self.clock.time())
                 outcome = _outcome(op, resp, self.jwt.can_refresh or op.host == "ingest")
             except httpx.TransportError as exc:
-                outcome = Outcome(op.kind, failure=_failure_kind(exc))
+                outcome = Outcome(op.kind, failure=_failure_kind(exc), established=self.established)
                 failure: httpx.TransportError | None = exc
             else:
                 failure = None
@@ -278,6 +301,7 @@ class Core:
             )
             if decision.action is Action.DONE:
                 assert resp is not None
+                self.established = True
                 return resp
             if decision.action is Action.RETRY:
                 assert decision.attempts is not None
@@ -334,13 +358,7 @@ class Core:
         failure: httpx.TransportError | None,
     ) -> SnowpipeError:
         if failure is not None:
-            cls = APITimeoutError if outcome.failure == "timeout" else APIConnectionError
-            return cls(
-                f"{op.what}: {reason}: {type(failure).__name__}"
-                f"{' (' + str(failure) + ')' if str(failure) else ''}",
-                method=op.method,
-                url=op.path,
-            )
+            return self._connection_error(op, outcome, reason, failure)
         assert resp is not None
         code, message = parse_error_body(resp.content)
         if action is Action.REOPEN:
@@ -359,6 +377,55 @@ class Core:
         )
         if isinstance(err, AuthenticationError):
             err.args = (f"{err.args[0]}. {self._auth_hint(op)}",)
+        return err
+
+    def _connection_error(
+        self, op: Op, outcome: Outcome, reason: str, failure: httpx.TransportError
+    ) -> APIConnectionError:
+        """The error for a request that got no answer: what failed, at which URL (scheme, host
+        and port), and the setting that names it."""
+        if op.host == "control":
+            base, setting = self.control_url, "url"
+            where = "ClientConfig.url"
+        else:
+            base, setting = self.ingest_url or "", None
+            where = "the ingest host that hostname discovery of ClientConfig.url answered"
+        parts = httpx.URL(base)
+        endpoint = f"{parts.scheme}://{parts.host}:{parts.port or _DEFAULT_PORTS[parts.scheme]}"
+        detail = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+        kind = outcome.failure
+        if kind == "tls_verify":
+            text = (
+                f"the TLS certificate of {endpoint} is not trusted ({detail}); if the server "
+                "uses a private certificate authority, give its certificate in "
+                "ClientConfig.ca_file (or SSL_CERT_FILE)"
+            )
+        elif kind == "tls_protocol":
+            text = (
+                f"TLS with {endpoint} failed ({detail}): the server does not speak TLS there "
+                f"(an http:// server?); check the scheme and port in {where}"
+            )
+        elif kind == "dns":
+            text = f"host {parts.host} not found ({detail}); check the host name in {where}"
+        else:
+            text = (
+                f"cannot reach {endpoint}: {_FAILURE_WORDS.get(kind or '', 'network error')} "
+                f"({detail}); {reason}. Check {where} and that the server is up"
+            )
+            if kind == "network" and parts.scheme == "http" and not self.established:
+                # A TLS server closes a connection that starts in plain http.
+                text += " (a server that speaks https needs an https:// URL)"
+        cls = APITimeoutError if kind == "timeout" else APIConnectionError
+        err = cls(
+            f"{op.what}: {text}",
+            method=op.method,
+            url=op.path,
+            endpoint=endpoint,
+            setting=setting,
+            established=self.established,
+        )
+        if kind in UNHEALABLE_FAILURES:
+            err.retryable = False
         return err
 
     def _auth_hint(self, op: Op) -> str:
@@ -387,8 +454,32 @@ _FAILURE_WORDS = {
     "network": "network error",
 }
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+#: getaddrinfo's "this name does not exist" ("Name or service not known", "nodename nor
+#: servname provided"), as opposed to EAI_AGAIN, a resolver that may answer later.
+_NO_SUCH_HOST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+
+#: TLS errors that are a connection closed mid-handshake (may heal), not a verdict.
+_TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
 
 def _failure_kind(exc: httpx.TransportError) -> str:
+    """Classify a failed attempt: "tls_verify", "tls_protocol" or "dns" (never retried), else
+    "timeout", "connect" or "network". httpx chains the socket or ssl error as the cause."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> the socket/ssl error
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "tls_verify"
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, _TLS_TRANSIENT):
+            return "tls_protocol"
+        if isinstance(cause, socket.gaierror) and cause.errno in _NO_SUCH_HOST:
+            return "dns"
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -397,6 +488,16 @@ def _failure_kind(exc: httpx.TransportError) -> str:
 
 
 # --- drivers -------------------------------------------------------------------------------
+
+
+def tls_context(config: ClientConfig) -> ssl.SSLContext:
+    """The TLS context of a client: httpx's (certifi's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set), and the CAs of ``config.ca_file`` beside them."""
+    context = httpx.create_ssl_context()
+    if config.ca_file is not None:
+        context.load_verify_locations(cafile=config.ca_file)
+    return context
+
 
 _NO_LOCK = contextlib.nullcontext()
 
@@ -411,7 +512,7 @@ class SyncDriver:
             self.http = httpx.Client(transport=transport, timeout=core.timeout)
             self._direct = self.http
         else:
-            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            tls = tls_context(core.config)  # one TLS context for both
             self.http = httpx.Client(verify=tls, timeout=core.timeout)
             self._direct = httpx.Client(
                 transport=httpx.HTTPTransport(verify=tls), timeout=core.timeout
@@ -455,7 +556,7 @@ class SyncDriver:
         request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
-        return http.send(request)
+        return self.core.sent(send, http.send(request))
 
     def _scoped_token(self) -> str:
         """The scoped token, exchanged by one thread at a time; never a lock across I/O."""
@@ -499,7 +600,7 @@ class AsyncDriver:
             self.http = httpx.AsyncClient(transport=transport, timeout=core.timeout)
             self._direct = self.http
         else:
-            tls = httpx.create_ssl_context()  # one TLS context (honours SSL_CERT_FILE) for both
+            tls = tls_context(core.config)  # one TLS context for both
             self.http = httpx.AsyncClient(verify=tls, timeout=core.timeout)
             self._direct = httpx.AsyncClient(
                 transport=httpx.AsyncHTTPTransport(verify=tls), timeout=core.timeout
@@ -537,7 +638,7 @@ class AsyncDriver:
         request = self.core.build_request(self.http, send, token)
         self.core.stats.add(requests=1, bytes_on_wire=len(op.content or b""))
         http = self._direct if is_loopback(request.url.host) else self.http
-        return await http.send(request)
+        return self.core.sent(send, await http.send(request))
 
     async def _scoped_token(self) -> str:
         core = self.core

@@ -87,7 +87,8 @@ def test_ingest_ndjson_then_rerun_sends_nothing_new(emu: Emulator, tmp_path: Pat
     line = first.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
         r"ingested 500 new rows into DB\.S\.P channel c1; committed "
-        r"offset a\.ndjson@[0-9a-f]{16}\+1:500; [\d.]+ MB in [\d.]+ s",
+        r"offset a\.ndjson@[0-9a-f]{16}\+1:500; [\d.]+ KB in [\d.]+ s "
+        r"\([\d,]+ rows/s, [\d.]+ (KB|MB)/s\)",
         line,
     ), line
     second = ingest(emu, str(data))
@@ -196,8 +197,10 @@ def test_wrong_key_exits_69_with_the_fingerprint_hint(
     assert other_key.fingerprint in out.stderr and "RSA_PUBLIC_KEY_FP" in out.stderr
     checked = cli("check", env=env_for(emu, key))
     assert checked.returncode == 69
-    assert f"fingerprint:  {other_key.fingerprint}" in checked.stdout
-    assert "DESC USER" in checked.stderr
+    assert f"PASS private key: fingerprint {other_key.fingerprint}" in checked.stdout
+    assert "FAIL hostname discovery: discover the ingest host: HTTP 401" in checked.stdout
+    assert "DESC USER" in checked.stdout + checked.stderr
+    assert "snowpipe-stream check" not in checked.stdout + checked.stderr
 
 
 def test_config_errors_exit_2(emu: Emulator, tmp_path: Path) -> None:
@@ -211,7 +214,8 @@ def test_config_errors_exit_2(emu: Emulator, tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "does not exist" in out.stderr
     out = cli("check", "--private-key-passphrase-env", "NOPE_NOT_SET", env=env_for(emu))
-    assert out.returncode == 2 and "NOPE_NOT_SET" in out.stderr
+    assert out.returncode == 2 and "FAIL configuration: " in out.stdout
+    assert "NOPE_NOT_SET" in out.stdout
     out = cli("ingest", *PIPE_ARGS, env=env_for(emu))
     assert out.returncode == 2  # click usage error: no files, no channel
 
@@ -229,8 +233,11 @@ def test_unreachable_exits_69(tmp_path: Path, rsa_key: PrivateKey) -> None:
     )
     out = cli("check", env=env)
     assert out.returncode == 69
-    assert "discover the ingest host" in out.stderr and "Connection refused" in out.stderr
-    assert "hint: check --url" in out.stderr
+    assert "FAIL hostname discovery: discover the ingest host" in out.stdout
+    assert "Connection refused" in out.stdout
+    assert "gave up after 1 attempt (connect)" in out.stdout
+    assert "cannot reach http://127.0.0.1:9" in out.stdout
+    assert "Check --url / SNOWFLAKE_URL and that the server is up" in out.stdout
 
 
 def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
@@ -263,10 +270,12 @@ def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
     )
     checked = cli("check", "--private-key-passphrase-env", "KEY_PASS", env=env)
     assert checked.returncode == 0, checked.stderr
-    assert f"fingerprint:  {key.fingerprint}" in checked.stdout
-    assert "account:      CLI-ACCT" in checked.stdout
-    assert "JWT lifetime: 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
-    assert "ok: hostname discovery" in checked.stdout and "ok: token exchange" in checked.stdout
+    assert f"PASS private key: fingerprint {key.fingerprint} (2048-bit RSA)" in checked.stdout
+    assert "account CLI-ACCT and user NEW_USER (as in the JWT claims)" in checked.stdout
+    assert "JWT lifetime 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
+    assert "PASS hostname discovery: ingest host" in checked.stdout
+    assert "PASS token exchange: scoped token" in checked.stdout
+    assert checked.stdout.strip().splitlines()[-1] == "all checks passed"
     assert "eyJ" not in checked.stdout + checked.stderr  # no token without --show-token
     assert "s3cret-phrase" not in checked.stdout + checked.stderr
     shown = cli("check", "--show-token", "--private-key-passphrase-env", "KEY_PASS", env=env)
@@ -279,10 +288,10 @@ def test_status_and_drop_channel(emu: Emulator, tmp_path: Path) -> None:
     assert ingest(emu, str(write_ndjson(tmp_path / "a.ndjson", 20))).returncode == 0
     out = cli("status", *PIPE_ARGS, "c1", env=env_for(emu))
     assert out.returncode == 0, out.stderr
-    assert "channel c1" in out.stdout and "SUCCESS" in out.stdout and "20" in out.stdout
+    assert out.stdout.splitlines()[1].startswith("c1  ") and "SUCCESS" in out.stdout
     assert "row errors" in out.stdout and "error offset bound" in out.stdout
     missing = cli("status", *PIPE_ARGS, "nope", env=env_for(emu))
-    assert missing.returncode == 69 and "'nope' does not exist" in missing.stderr
+    assert missing.returncode == 1 and "channel 'nope' does not exist on DB.S.P" in missing.stderr
     token = emu_token(emu)
     # No terminal to ask on and no --yes: refused, with what it would discard.
     refused = cli("drop-channel", *PIPE_ARGS, "c1", env=env_for(emu))
@@ -384,7 +393,7 @@ def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None
     # The profile's user is wrong: the env's wins over it ...
     ok = cli("check", "--profile", str(profile), env={**base, "SNOWFLAKE_USER": USER})
     assert ok.returncode == 0, ok.stderr
-    assert "user:         CLI_USER" in ok.stdout
+    assert "and user CLI_USER (as in the JWT claims)" in ok.stdout
     # ... and a flag wins over the env.
     flagged = cli(
         "check",
@@ -394,7 +403,7 @@ def test_profile_env_and_flags_precedence(emu: Emulator, tmp_path: Path) -> None
         "someone_else",
         env={**base, "SNOWFLAKE_USER": USER},
     )
-    assert flagged.returncode == 69 and "user:         SOMEONE_ELSE" in flagged.stdout
+    assert flagged.returncode == 69 and "and user SOMEONE_ELSE (as" in flagged.stdout
     # python -m snowpipe_stream is the same command.
     module = subprocess.run(
         [

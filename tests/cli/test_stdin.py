@@ -24,7 +24,7 @@ def test_stdin_needs_a_name_and_resumes_under_it(emu: Emulator) -> None:
     # The same stream again under the same name: it resumes (nothing new).
     more = LINES + b'{"n": 6}\n'
     out = ingest(emu, "-", stdin=more, extra=("--input-id", "feed"))
-    assert out.returncode == 0 and "ingested 1 new rows" in out.stdout, out.stderr
+    assert out.returncode == 0 and "ingested 1 new row into" in out.stdout, out.stderr
     # Under another name it is another input: refused, nothing skipped in silence.
     out = ingest(emu, "-", stdin=more, extra=("--input-id", "other"))
     assert out.returncode == 2 and "an input named feed" in out.stderr

@@ -23,6 +23,7 @@ from snowpipe_stream import (
     Client,
     ClientConfig,
     ClosedError,
+    DiagnosticStep,
     JwtManager,
     OffsetTokenError,
     PrivateKey,
@@ -30,6 +31,7 @@ from snowpipe_stream import (
     SnowpipeError,
     UnitResult,
     awrite_unit,
+    diagnose,
     write_unit,
 )
 from snowpipe_stream.testing import FakeClock
@@ -124,3 +126,14 @@ def exactly_once_usage(client: Client, channel: Channel) -> str:
         runtime_error: RuntimeError = exc
         return str(runtime_error)
     return ""
+
+
+def diagnosis_usage(config: ClientConfig) -> bool:
+    steps: list[DiagnosticStep] = diagnose(config, clock=FakeClock())
+    for step in steps:
+        name: str = step.name
+        detail: str = step.detail
+        elapsed: float = step.elapsed
+        error: SnowpipeError | None = step.error
+        del name, detail, elapsed, error
+    return all(step.ok for step in steps)

@@ -23,7 +23,7 @@ from snowpipe_stream import (
 from snowpipe_stream._jwt import mint_jwt
 from snowpipe_stream.testing import FakeClock
 from tests.clients import run_on_fake
-from tests.fakes import FakeSnowflake, Scripted
+from tests.fakes import CONTROL, FakeSnowflake, Scripted
 
 pytestmark = pytest.mark.parametrize("mode", ["sync", "async"])
 
@@ -205,6 +205,26 @@ def test_connection_errors_are_retried_then_raised(
     with pytest.raises(APIConnectionError, match="discover the ingest host"):
         run(mode, fake, clock, rsa_key, open_and_append, max_server_retries=2)
     assert len(fake.calls("hostname")) == 3
+
+
+def test_connection_errors_before_any_success_give_up_within_the_initial_deadline(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    fake = FakeSnowflake().then("hostname", *[Scripted(0, action="drop")] * 10)
+    with pytest.raises(APIConnectionError, match="before any successful request") as info:
+        run(mode, fake, clock, rsa_key, open_and_append, initial_connect_deadline_secs=2.5)
+    assert sum(clock.sleeps) <= 2.5 and 2 <= len(fake.calls("hostname")) < 6
+    assert info.value.endpoint == CONTROL + ":443" and info.value.setting == "url"
+    assert "ClientConfig.url" in str(info.value) and info.value.retryable
+
+
+def test_after_a_success_an_outage_keeps_the_whole_retry_budget(
+    mode: str, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # The hostname and token calls succeed; then the open call meets 5 dropped connections.
+    fake = FakeSnowflake().then("open", *[Scripted(0, action="drop")] * 5)
+    run(mode, fake, clock, rsa_key, open_and_append, initial_connect_deadline_secs=0.1)
+    assert len(fake.calls("open")) == 6 and sum(clock.sleeps) > 3
 
 
 # --- other 4xx: typed at once ---------------------------------------------------------------

@@ -251,3 +251,38 @@ def test_config_is_frozen_and_replace_validates() -> None:
     assert c.replace(role="R").role == "R"
     with pytest.raises(ConfigError):
         c.replace(compression="lz4")
+
+
+def test_ca_file_is_loaded_when_the_config_is_built(tmp_path: Path, rsa_key: PrivateKey) -> None:
+    base = {"account": "a", "user": "u", "private_key": rsa_key}
+    with pytest.raises(ConfigError, match=r"ca_file \(from the environment\): .* does not exist"):
+        ClientConfig.from_sources(env={"SNOWFLAKE_CA_FILE": str(tmp_path / "nope.pem")}, **base)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="holds no CA certificate in PEM form"):
+        ClientConfig(ca_file=str(junk), **base)
+
+
+def test_sizes_accept_units(rsa_key: PrivateKey) -> None:
+    from snowpipe_stream._config import parse_size
+
+    assert [parse_size(s) for s in ("4194304", "4MiB", "512KB", "1.5 kib", "2 GB")] == [
+        4 * 1024**2,
+        4 * 1024**2,
+        512_000,
+        1536,
+        2 * 1000**3,
+    ]
+    for bad in ("4 MiBs", "-1", "1.0001KB", ""):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    env = {"SNOWFLAKE_MAX_REQUEST_BYTES": "1MiB", "SNOWFLAKE_MAX_INFLIGHT_BYTES": "8 MiB"}
+    config = ClientConfig.from_sources(env=env, account="a", user="u", private_key=rsa_key)
+    assert config.max_request_bytes == 1024**2 and config.max_inflight_bytes == 8 * 1024**2
+    with pytest.raises(ConfigError, match=r"max_request_bytes \(from the environment\): '4 MiBs'"):
+        ClientConfig.from_sources(
+            env={"SNOWFLAKE_MAX_REQUEST_BYTES": "4 MiBs"},
+            account="a",
+            user="u",
+            private_key=rsa_key,
+        )

@@ -20,6 +20,7 @@ def test_public_names() -> None:
         "CommitTimeoutError",
         "ConfigError",
         "ConflictError",
+        "DiagnosticStep",
         "InvalidRowError",
         "JwtManager",
         "NotFoundError",
@@ -39,6 +40,7 @@ def test_public_names() -> None:
         "awrite_unit",
         "write_unit",
         "__version__",
+        "diagnose",
     }
     assert expected <= set(snowpipe_stream.__all__)
     for name in snowpipe_stream.__all__:

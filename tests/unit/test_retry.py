@@ -149,3 +149,26 @@ def test_failures_and_codes() -> None:
 def test_policy_is_immutable() -> None:
     with pytest.raises(AttributeError):
         POLICY.max_throttle_retries = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("failure", ["tls_verify", "tls_protocol", "dns"])
+def test_failures_no_retry_heals_fail_at_once(failure: str) -> None:
+    for established in (False, True):
+        decision = step(Outcome("hostname", failure=failure, established=established))
+        assert decision.action is Action.FAIL and failure in decision.reason
+
+
+def test_connection_failures_before_the_first_success_get_the_short_deadline() -> None:
+    policy = RetryPolicy(initial_connect_deadline_secs=3, deadline_secs=120)
+    for failure in ("connect", "timeout", "network"):
+        fresh = Outcome("hostname", failure=failure, established=False)
+        assert step(fresh, policy=policy, mono=1.0, jitter=0.0).action is Action.RETRY
+        late = step(fresh, policy=policy, mono=2.9, jitter=0.0)
+        assert late.action is Action.FAIL
+        assert "before any successful request" in late.reason and "deadline 3 s" in late.reason
+        # After a success (a mid-stream outage), the whole budget.
+        healed = Outcome("hostname", failure=failure, established=True)
+        assert step(healed, policy=policy, mono=2.9, jitter=0.0).action is Action.RETRY
+    # A server that answers 503 is reachable: the whole budget, established or not.
+    answered = Outcome("hostname", status=503, established=False)
+    assert step(answered, policy=policy, mono=2.9, jitter=0.0).action is Action.RETRY

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .._config import ClientConfig
+from .._config import ClientConfig, parse_size
 from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -34,6 +36,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # sysexits.h, as the issue asks: usage, bad input, service unavailable, temporary failure.
 EXIT_OK, EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 0, 2, 65, 69, 75
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM, what a shell reports for a process SIGTERM ended.
+EXIT_TERMINATED = 143
 
 
 def connection_options(fn: F) -> F:
@@ -65,22 +69,76 @@ def connection_options(fn: F) -> F:
         ),
         click.option("--role", help="Role for the session (or SNOWFLAKE_ROLE)."),
         click.option(
-            "-v",
-            "--verbose",
-            count=True,
-            help="-v: the library's INFO logs (JWT refreshes, retries); -vv: DEBUG.",
+            "--ca-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="PEM file of a private CA to trust beside the usual ones, for a server whose "
+            "certificate it signed (or SNOWFLAKE_CA_FILE; SSL_CERT_FILE replaces the usual "
+            "ones instead).",
         ),
+        *verbosity_options(),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+def verbosity_options() -> list[Callable[[F], F]]:
+    """-v and -q: on the group (before the command) and on each command (after it)."""
+    return [
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="-v: the library's INFO logs (JWT refreshes, retries); -vv: DEBUG (each request).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Errors only: no progress, notes or summary (--json still prints its object).",
+        ),
+    ]
+
+
+def json_option(fn: F) -> F:
+    """--json: one JSON object on stdout instead of the text output."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON object on stdout (for scripts) instead of text.",
+    )(fn)
+
+
+def verbosity(opts: dict[str, Any]) -> int:
+    """-1 for -q, else how many -v, given before the command or after it."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().params if ctx is not None else {}
+    if opts.get("quiet") or root.get("quiet"):
+        return -1
+    return int(opts.get("verbose") or 0) + int(root.get("verbose") or 0)
+
+
+def json_mode() -> bool:
+    """Whether the running command was given --json."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
 def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    """Library logs on stderr: -1 (-q) none, 0 warnings, 1 INFO, 2 DEBUG."""
+    level = (
+        logging.ERROR
+        if verbose < 0
+        else logging.WARNING
+        if verbose == 0
+        else logging.INFO
+        if verbose == 1
+        else logging.DEBUG
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    if verbose == 0:
+    if verbose <= 0:
         # The command prints a final failure itself, with a hint; the log line would repeat it.
         handler.addFilter(lambda record: record.levelno < logging.ERROR)
     root = logging.getLogger("snowpipe_stream")
@@ -100,6 +158,7 @@ def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
             )
         passphrase = os.environ[var]
     key_file = opts.get("private_key_file")
+    ca_file = opts.get("ca_file")
     return ClientConfig.from_sources(
         profile_path=opts.get("profile"),
         env=os.environ,
@@ -109,8 +168,14 @@ def build_config(opts: dict[str, Any], **extra: Any) -> ClientConfig:
         role=opts.get("role"),
         private_key_file=str(key_file) if key_file is not None else None,
         private_key_passphrase=passphrase,
+        ca_file=str(ca_file) if ca_file is not None else None,
         **extra,
     )
+
+
+def _outage(exc: BaseException) -> bool:
+    """A server this run had reached stopped answering: temporary, not a wrong URL."""
+    return isinstance(exc, APIConnectionError) and exc.established and exc.retryable
 
 
 def exit_code(exc: BaseException) -> int:
@@ -120,6 +185,8 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, InvalidRowError):
         return EXIT_DATAERR
     if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError | APITimeoutError):
+        return EXIT_TEMPFAIL
+    if _outage(exc):
         return EXIT_TEMPFAIL
     if isinstance(
         exc,
@@ -133,14 +200,17 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_UNAVAILABLE if isinstance(exc, SnowpipeError) else 1
 
 
-def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
-    """What to do about an error, in a line."""
+def hint(
+    exc: BaseException, fingerprint: str | None = None, *, in_check: bool = False
+) -> str | None:
+    """What to do about an error, in a line (``in_check``: for ``check``'s own output, which
+    shows the fingerprint and names already)."""
     if isinstance(exc, AuthenticationError):
         fp = f" ({fingerprint})" if fingerprint else ""
         return (
             "check the key: compare this key's fingerprint" + fp + " with RSA_PUBLIC_KEY_FP "
-            "in DESC USER, and the account and user names; `snowpipe-stream check` shows "
-            "both"
+            "in DESC USER, and the account and user names"
+            + ("" if in_check else "; `snowpipe-stream check` shows both")
         )
     if isinstance(exc, ChannelDroppedError):
         return (
@@ -154,20 +224,90 @@ def hint(exc: BaseException, fingerprint: str | None = None) -> str | None:
             "own --channel); once the other is done, the same command resumes after the "
             "committed offset"
         )
-    if isinstance(exc, APIConnectionError):
-        return "check --url / SNOWFLAKE_URL and the network; `snowpipe-stream check` tests it"
-    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError):
+    if isinstance(exc, ThrottledError | ServerError | CommitTimeoutError) or _outage(exc):
         return "a temporary failure: run the same command again; it resumes where it stopped"
     return None
 
 
-def fail(exc: BaseException, fingerprint: str | None = None) -> None:
-    """Print the error (and what to do) and exit with its code."""
-    click.echo(f"error: {exc}", err=True)
+#: The command line's names for the ClientConfig fields that library messages name.
+CLI_NAMES = {
+    "ClientConfig.url": "--url / SNOWFLAKE_URL",
+    "ClientConfig.ca_file": "--ca-file / SNOWFLAKE_CA_FILE",
+}
+
+
+#: Settings a flag gives, by their ClientConfig key: a message naming the key (as a value given
+#: as an argument, so from the flag) names the flag.
+FLAG_OF_KEY = {
+    "ca_file": "--ca-file",
+    "private_key_file": "--private-key-file",
+    "max_request_bytes": "--batch-bytes",
+}
+_KEY_WORD = re.compile(r"(?<![\w.-])(" + "|".join(FLAG_OF_KEY) + r")(?![\w-]| \(from )")
+
+
+def cli_words(message: str) -> str:
+    """A library message in the command line's words: the flags, not the ClientConfig fields
+    (a key with ``(from the environment)`` or ``(from profile ...)`` after it stays: the user
+    did not type a flag)."""
+    for field_name, flag in CLI_NAMES.items():
+        message = message.replace(field_name, flag)
+    return _KEY_WORD.sub(lambda m: FLAG_OF_KEY[m.group(1)], message)
+
+
+if TYPE_CHECKING:  # generic from click 8.2 on; the project accepts 8.1
+    _IntParamType = click.ParamType[int]
+else:
+    _IntParamType = click.ParamType
+
+
+class ByteSize(_IntParamType):
+    """A size in bytes: ``4194304``, ``4MiB``, ``512KB`` (KB = 1000, KiB = 1024), in a range."""
+
+    name = "SIZE"
+
+    def __init__(self, minimum: int, maximum: int) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            size = value
+        else:
+            try:
+                size = parse_size(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if size < self.minimum:
+            self.fail(f"must be at least {_size(self.minimum)}, got {value}", param, ctx)
+        if size > self.maximum:
+            self.fail(f"must be at most {_size(self.maximum)}, got {value}", param, ctx)
+        return size
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit} ({n} bytes)"
+    return f"{n} bytes"
+
+
+def fail(exc: BaseException, fingerprint: str | None = None) -> NoReturn:
+    """Print the error (and what to do) and exit with its code; with --json, also the error as
+    the command's JSON object."""
+    message = cli_words(str(exc))
+    click.echo(f"error: {message}", err=True)
     h = hint(exc, fingerprint)
     if h:
         click.echo(f"hint: {h}", err=True)
-    sys.exit(exit_code(exc))
+    code = exit_code(exc)
+    if json_mode():
+        echo_json({"ok": False, "exit_code": code, "error": message, "hint": h})
+    sys.exit(code)
+
+
+def echo_json(doc: dict[str, Any]) -> None:
+    """The one JSON object of a --json command, on stdout."""
+    click.echo(json.dumps(doc, ensure_ascii=False))
 
 
 def handle_errors(fn: F) -> F:
@@ -184,3 +324,74 @@ def handle_errors(fn: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Where a pipe option may come from besides its flag: a variable, then a profile key.
+PIPE_SOURCES = {
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+    "pipe": "SNOWFLAKE_PIPE",
+    "channel": "SNOWFLAKE_CHANNEL",
+}
+
+
+def pipe_options(fn: F) -> F:
+    """--database, --schema and --pipe (and --channel where the command has it), each from its
+    flag, else its SNOWFLAKE_* variable, else its key in the --profile file."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        profile: dict[str, Any] | None = None
+        for name, var in PIPE_SOURCES.items():
+            if name not in kwargs or kwargs[name]:
+                continue
+            if profile is None:
+                profile = _profile_values(kwargs.get("profile"))
+            value = profile.get(name)
+            if not isinstance(value, str) or not value.strip():
+                where = f", or {name!r} in --profile" if kwargs.get("profile") else ""
+                raise click.UsageError(f"Missing option '--{name}' (or {var}{where}).")
+            kwargs[name] = value.strip()
+        return fn(*args, **kwargs)
+
+    for option in reversed(
+        [
+            click.option("--database", envvar="SNOWFLAKE_DATABASE", help=_pipe_help("Database")),
+            click.option("--schema", envvar="SNOWFLAKE_SCHEMA", help=_pipe_help("Schema")),
+            click.option(
+                "--pipe",
+                envvar="SNOWFLAKE_PIPE",
+                help=_pipe_help("Pipe", " (a table's default pipe is <TABLE>-STREAMING)"),
+            ),
+        ]
+    ):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _pipe_help(what: str, extra: str = "") -> str:
+    name = what.lower()
+    return f"{what} name{extra} (or {PIPE_SOURCES[name]}, or {name!r} in --profile)."
+
+
+def _profile_values(path: object) -> dict[str, Any]:
+    """The profile's keys, or nothing when there is none or it cannot be read (building the
+    config reports that, naming the file)."""
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(Path(str(path)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def need_emulator() -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        click.echo(
+            "error: the emulator needs its extra: pip install 'snowpipe-stream[emulator]'", err=True
+        )
+        sys.exit(EXIT_USAGE)

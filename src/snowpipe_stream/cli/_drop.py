@@ -11,12 +11,23 @@ committed token is dropped without asking (nothing is discarded).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from .._client import Client
 from .._config import ClientConfig
-from ._common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_config,
+    connection_options,
+    handle_errors,
+    pipe_options,
+    setup_logging,
+    verbosity,
+)
 
 
 def drop_channel(
@@ -59,3 +70,21 @@ def drop_channel(
         "run again now sends its inputs from their first record"
     )
     return EXIT_OK
+
+
+@click.command("drop-channel")
+@click.argument("channel")
+@pipe_options
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+)
+@connection_options
+@handle_errors
+def command(channel: str, database: str, schema: str, pipe: str, yes: bool, **opts: Any) -> None:
+    """Drop CHANNEL: its committed offset token and history are reset (rows stay).
+
+    Prints the token it discards: an `ingest` into the channel afterwards sends its inputs
+    again from their first record. Asks first on a terminal.
+    """
+    setup_logging(verbosity(opts))
+    sys.exit(drop_channel(build_config(opts), database, schema, pipe, channel, yes))

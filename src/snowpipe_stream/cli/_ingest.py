@@ -28,24 +28,55 @@ The contract (the README states it for users):
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, NoReturn, cast
 
 import click
 
+from .. import _constants as C
 from .._channel import Channel
 from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
-from .._exceptions import InvalidRowError
+from .._exceptions import InvalidRowError, SnowpipeError
 from .._ndjson import line_problem
-from ._common import EXIT_DATAERR, EXIT_INTERRUPTED, EXIT_USAGE
-from ._identity import Chain, Content, InputId, Refusal, resume_point
-from ._readers import BadInput, Record, ShortInput, Source, describe, identify, read_records
+from .._transport import Stats
+from ._common import (
+    EXIT_DATAERR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ByteSize,
+    build_config,
+    connection_options,
+    echo_json,
+    handle_errors,
+    json_mode,
+    json_option,
+    pipe_options,
+    setup_logging,
+    verbosity,
+)
+from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
+from ._readers import (
+    FORMATS,
+    BadInput,
+    Record,
+    ShortInput,
+    Source,
+    describe,
+    identify,
+    read_records,
+)
 
 CHUNK_ROWS = 2000
+#: After Ctrl-C or SIGTERM: how long to wait for what was sent to commit before exiting.
+STOP_WAIT_SECS = 5.0
 
 
 class _Progress:
@@ -195,6 +226,8 @@ def ingest(
     restart: bool,
     progress: bool,
     commit_timeout: float,
+    quiet: bool = False,
+    as_json: bool = False,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
@@ -215,54 +248,214 @@ def ingest(
             )
         except BadInput as exc:  # reading the first records of an input to identify it
             return _unreadable(exc)
-        _announce(sources, plan.start, plan.skip, channel_name, committed)
+        if not quiet:
+            _announce(sources, plan.start, plan.skip, channel_name, committed)
         with _Progress(progress) as bar:
             sender = _Sender(client, channel, bar, config)
-            chain = Chain(fmt, plan.before)
-            source = sources[plan.start]
             try:
-                for i in range(plan.start, len(sources)):
-                    source = sources[i]
-                    skip = plan.skip if i == plan.start else 0
-                    chain.add(_read_input(sender, source, fmt, skip, chain))
-            except BadInput as exc:
-                # Keep what came before the bad record: send (once: `chunk` holds only records
-                # not yet handed over) and commit it, then stop.
-                bad = exc
-                try:
-                    sender.send_chunk()
-                except BadInput as earlier:  # a bad row before the bad line: report that one
-                    bad = earlier
-                sender.wait(commit_timeout)
-                click.echo(f"error: {bad}", err=True)
-                click.echo(
-                    f"hint: fix {bad.source} line {bad.line} and run the same command again; "
-                    "the records before it are committed, and the rerun resumes after them",
-                    err=True,
+                code, committed = _send_inputs(
+                    sender, sources, plan, fmt, channel_name, committed, commit_timeout
                 )
-                return EXIT_DATAERR
-            except ShortInput as short:
+            except KeyboardInterrupt as stop:
+                _stop(sender, channel_name, stop)
+            except SnowpipeError:
                 click.echo(
-                    f"error: {short.source} has {short.records:,} records, but channel "
-                    f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
-                    f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
-                    err=True,
+                    _committed_line(channel_name, channel.latest_committed_offset_token), err=True
                 )
-                click.echo(
-                    "hint: to load it as new data, use a new --channel"
-                    + (" or a new --input-id with --restart" if source.stream else "")
-                    + ", or drop the channel first (snowpipe-stream drop-channel)",
-                    err=True,
-                )
-                return EXIT_USAGE
-            committed = sender.wait(commit_timeout)
-        elapsed = SYSTEM_CLOCK.monotonic() - started
-        click.echo(
-            f"ingested {sender.new_rows:,} new rows into {database}.{schema}.{pipe} "
-            f"channel {channel_name}; committed offset {committed}; "
-            f"{sender.new_bytes / 1e6:.1f} MB in {elapsed:.1f} s"
+                raise
+            if code != 0:
+                return code
+        summary = Summary(
+            f"{database}.{schema}.{pipe}",
+            channel_name,
+            sender.new_rows,
+            sender.new_bytes,
+            SYSTEM_CLOCK.monotonic() - started,
+            committed,
+            client.stats,
         )
+        if as_json:
+            echo_json(summary.as_json())
+        elif not quiet:
+            for line in summary.lines():
+                click.echo(line)
     return 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a finished run did, for a person (:meth:`lines`) or a script (:meth:`as_json`)."""
+
+    pipe: str
+    channel: str
+    rows: int
+    nbytes: int
+    seconds: float
+    committed: str | None
+    stats: Stats
+
+    def as_json(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "ok": True,
+            "exit_code": 0,
+            "pipe": self.pipe,
+            "channel": self.channel,
+            "rows": self.rows,
+            "bytes": self.nbytes,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self._secs, 1),
+            "mb_per_second": round(self.nbytes / 1e6 / self._secs, 3),
+            "committed_offset": self.committed,
+            "nothing_new": self.rows == 0,
+            "retries": {"401": s.retries_401, "429": s.retries_429, "5xx": s.retries_5xx},
+            "reopens": s.reopens,
+            "rows_rejected": s.rows_rejected,
+        }
+
+    @property
+    def _secs(self) -> float:
+        return max(self.seconds, 1e-3)
+
+    def lines(self) -> list[str]:
+        where = f"into {self.pipe} channel {self.channel}"
+        if self.rows == 0:
+            out = [
+                f"ingested 0 new rows {where}: nothing new to send, every record of these "
+                f"inputs is committed; committed offset {self.committed}"
+            ]
+        else:
+            out = [
+                f"ingested {plural(self.rows, 'new row')} {where}; committed offset "
+                f"{self.committed}; {size(self.nbytes)} in {self.seconds:.1f} s "
+                f"({self.rows / self._secs:,.0f} rows/s, {size(self.nbytes / self._secs)}/s)"
+            ]
+        s, notes = self.stats, []
+        retries = [
+            f"{n} after {cause}"
+            for n, cause in (
+                (s.retries_401, "401 (credentials refreshed)"),
+                (s.retries_429, "429 (throttled)"),
+                (s.retries_5xx, "5xx or a lost connection"),
+            )
+            if n
+        ]
+        if retries:
+            notes.append("retries: " + ", ".join(retries))
+        if s.reopens:
+            notes.append(f"{plural(s.reopens, 'channel reopen')}")
+        if s.rows_rejected:
+            notes.append(
+                f"{plural(s.rows_rejected, 'row')} rejected by Snowflake (snowpipe-stream "
+                "status shows the last error)"
+            )
+        if notes:
+            out.append("; ".join(notes))
+        return out
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def size(nbytes: float) -> str:
+    """``812 bytes``, ``27.9 KB``, ``4.2 MB`` (decimal units)."""
+    if nbytes < 1000:
+        return f"{nbytes:.0f} bytes"
+    return f"{nbytes / 1e3:.1f} KB" if nbytes < 1_000_000 else f"{nbytes / 1e6:.1f} MB"
+
+
+def _send_inputs(
+    sender: _Sender,
+    sources: list[Source],
+    plan: Resume,
+    fmt: str,
+    channel_name: str,
+    committed: str | None,
+    commit_timeout: float,
+) -> tuple[int, str | None]:
+    """Send every input from the resume point and wait for the commit: (exit code, the
+    committed offset token)."""
+    chain = Chain(fmt, plan.before)
+    source = sources[plan.start]
+    try:
+        for i in range(plan.start, len(sources)):
+            source = sources[i]
+            skip = plan.skip if i == plan.start else 0
+            chain.add(_read_input(sender, source, fmt, skip, chain))
+    except BadInput as exc:
+        # Keep what came before the bad record: send (once: `chunk` holds only records
+        # not yet handed over) and commit it, then stop.
+        bad = exc
+        try:
+            sender.send_chunk()
+        except BadInput as earlier:  # a bad row before the bad line: report that one
+            bad = earlier
+        sender.wait(commit_timeout)
+        click.echo(f"error: {bad}", err=True)
+        click.echo(
+            f"hint: fix {bad.source} line {bad.line} and run the same command again; "
+            "the records before it are committed, and the rerun resumes after them",
+            err=True,
+        )
+        return EXIT_DATAERR, None
+    except ShortInput as short:
+        click.echo(
+            f"error: {short.source} has {short.records:,} records, but channel "
+            f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
+            f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
+            err=True,
+        )
+        click.echo(
+            "hint: to load it as new data, use a new --channel"
+            + (" or a new --input-id with --restart" if source.stream else "")
+            + ", or drop the channel first (snowpipe-stream drop-channel)",
+            err=True,
+        )
+        return EXIT_USAGE, None
+    committed = sender.wait(commit_timeout)
+    return 0, committed
+
+
+def _committed_line(channel_name: str, committed: str | None) -> str:
+    return f"channel {channel_name!r} committed offset: {committed}"
+
+
+def _stop(sender: _Sender, channel_name: str, stop: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C or SIGTERM: send what was read, wait briefly for its commit, say where a rerun
+    resumes, exit 130 (Ctrl-C) or 143 (SIGTERM). A second signal ends the wait at once."""
+    terminated = isinstance(stop, Terminated)
+    what = "SIGTERM" if terminated else "Ctrl-C"
+    click.echo(
+        f"{what}: sending what was read; waiting up to {STOP_WAIT_SECS:g} s for its commit",
+        err=True,
+    )
+    try:
+        sender.send_chunk()
+        committed = sender.wait(STOP_WAIT_SECS)
+    except (SnowpipeError, BadInput):
+        committed = sender.channel.latest_committed_offset_token
+    click.echo(_committed_line(channel_name, committed), err=True)
+    click.echo(
+        f"stopped by {what}; run the same command again to resume after the committed offset",
+        err=True,
+    )
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    if json_mode():
+        echo_json(
+            {"ok": False, "exit_code": code, "stopped_by": what, "committed_offset": committed}
+        )
+    sys.exit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what systemd and Kubernetes send), raised in the main thread as Ctrl-C raises
+    KeyboardInterrupt, so that both stop a run the same way."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
 
 
 def _unreadable(exc: BadInput) -> int:
@@ -324,13 +517,109 @@ def _retries(client: Client) -> int:
 
 
 def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    error: str | None = None
     try:
         code = ingest(config, **kwargs)
     except Refusal as exc:
+        error = str(exc)
         click.echo(f"error: {exc}", err=True)
         click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+        code = EXIT_USAGE
+    except KeyboardInterrupt as stop:  # before the channel was open, or a second signal
         click.echo("interrupted; run the same command again to resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code != 0 and kwargs.get("as_json"):
+        # The message and its hint are on stderr, as without --json.
+        echo_json({"ok": False, "exit_code": code, "error": error})
     sys.exit(code)
+
+
+@click.command("ingest")
+@click.argument("files", nargs=-1, required=True)
+@pipe_options
+@click.option(
+    "--channel",
+    envvar="SNOWFLAKE_CHANNEL",
+    help="Channel name, one writer per channel (or SNOWFLAKE_CHANNEL, or 'channel' in --profile).",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "gzip", "none"]),
+    default=None,
+    help="Request body compression [default: zstd].",
+)
+@click.option(
+    "--batch-bytes",
+    type=ByteSize(1024, C.MAX_REQUEST_BYTES_LIMIT),
+    default=None,
+    help="Largest request, uncompressed: bytes or 512KB, 4MiB, ... [default: 4MiB; at most 16MiB].",
+)
+@click.option(
+    "--commit-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the final commit.",
+)
+@click.option(
+    "--input-id",
+    metavar="NAME",
+    help="Name of stdin or a pipe (required for -): a rerun with the same NAME resumes after "
+    "the last committed record. With a single file: the name it had (to resume a renamed file).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="The channel's committed offset token is of another input: send these inputs from "
+    "their first record anyway (refused when it is of one of them).",
+)
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
+)
+@json_option
+@connection_options
+@handle_errors
+def command(
+    files: tuple[str, ...],
+    database: str,
+    schema: str,
+    pipe: str,
+    channel: str,
+    fmt: str,
+    compression: str | None,
+    batch_bytes: int | None,
+    commit_timeout: float,
+    input_id: str | None,
+    restart: bool,
+    no_progress: bool,
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
+
+    A record's offset token names its input and its number in it, so running the same command
+    again after a crash or Ctrl-C sends only what was not committed, and a channel holding
+    another input's records stops the run (exit 2) instead of skipping anything.
+    """
+    level = verbosity(opts)
+    setup_logging(level)
+    config = build_config(opts, compression=compression, max_request_bytes=batch_bytes)
+    run_ingest(
+        config,
+        files=list(files),
+        database=database,
+        schema=schema,
+        pipe=pipe,
+        channel_name=channel,
+        fmt=fmt,
+        input_id=input_id,
+        restart=restart,
+        commit_timeout=commit_timeout,
+        progress=not no_progress and level >= 0 and sys.stderr.isatty(),
+        quiet=level < 0,
+        as_json=as_json,
+    )

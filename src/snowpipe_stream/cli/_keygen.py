@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import sys
 from pathlib import Path
 
 import click
@@ -180,3 +181,65 @@ def _write(path: Path, data: bytes, mode: int | None, force: bool) -> None:
         if force:
             target.unlink(missing_ok=True)
         raise
+
+
+@click.command("keygen")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for rsa_key.p8 and rsa_key.pub.",
+)
+@click.option("--bits", type=click.IntRange(2048, 8192), default=2048, show_default=True)
+@click.option(
+    "--private-key-passphrase-env",
+    "passphrase_env",
+    metavar="VAR",
+    help="Encrypt the key with the passphrase in this environment variable (the option that "
+    "reads it back in the other commands has the same name).",
+)
+@click.option("--passphrase-env", "old_passphrase_env", metavar="VAR", hidden=True)
+@click.option(
+    "--user", help="User name for the ALTER USER statement [default: SNOWFLAKE_USER or <user>]."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace existing key files (regular files only: never a link).",
+)
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="Write a new pair beside the current one (rsa_key.new.p8/.pub) and print the "
+    "three rotation steps with their ALTER USER statements.",
+)
+def command(
+    out_dir: Path,
+    bits: int,
+    passphrase_env: str | None,
+    old_passphrase_env: str | None,
+    user: str | None,
+    force: bool,
+    rotate: bool,
+) -> None:
+    """Generate a key pair for key-pair authentication (never writes through a link)."""
+    # --passphrase-env: this command's former name for the option, still accepted.
+    flag = "--private-key-passphrase-env" if passphrase_env else "--passphrase-env"
+    passphrase_env = passphrase_env or old_passphrase_env
+    passphrase = None
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env)
+        if not passphrase:
+            click.echo(f"error: {flag} names {passphrase_env}, which is not set", err=True)
+            sys.exit(EXIT_USAGE)
+    sys.exit(
+        keygen(
+            out_dir,
+            bits,
+            passphrase,
+            user or os.environ.get("SNOWFLAKE_USER") or "",
+            force,
+            rotate=rotate,
+        )
+    )
