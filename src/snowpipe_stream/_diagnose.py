@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from ._authorization import describe_credential
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
 from ._exceptions import SnowpipeError
 from ._jwt import clamp_lifetime, effective_margin, normalize_account, normalize_user
+from ._oauth import OAuthCredential
+from ._pat import PatCredential
 from ._protocol import hostname_op, parse_hostname, parse_scoped_token, token_op
+from ._skew import SKEW_WARN_SECS
+from ._tokens import JwtManager
 from ._transport import Call, Core, Flow, SyncDriver
 
 __all__ = ["STEPS", "DiagnosticStep", "diagnose"]
@@ -68,21 +73,42 @@ def _configuration(ctx: _Context) -> str:
 
 
 def _key(ctx: _Context) -> str:
-    config, key = ctx.config, ctx.config.key
-    if key is None:
-        return "none: the supplied JWT is sent as it is"
-    lifetime = clamp_lifetime(config.jwt_exp_secs)
-    margin = effective_margin(config.jwt_refresh_margin_secs, lifetime)
-    clamped = (
-        f" (jwt_exp_secs={config.jwt_exp_secs:g} clamped into [30, 3600])"
-        if lifetime != config.jwt_exp_secs
-        else ""
-    )
-    ctx.core.jwt.get_token()  # signs one: a key that cannot sign fails here
-    return (
-        f"fingerprint {key.fingerprint} ({key.bits}-bit RSA); JWT lifetime {lifetime} s"
-        f"{clamped}, refreshed {margin:g} s before expiry"
-    )
+    """The control-host credential: a key pair (its fingerprint, where it comes from, one JWT
+    signed), a programmatic access token (its expiry) or OAuth (its grant)."""
+    config = ctx.config
+    credential = ctx.core.jwt
+    info = describe_credential(credential)
+    credential.get_token()  # signs a JWT (or reads the token): a bad key fails here
+    if isinstance(credential, JwtManager):
+        lifetime = clamp_lifetime(config.jwt_exp_secs)
+        margin = effective_margin(config.jwt_refresh_margin_secs, lifetime)
+        clamped = (
+            f" (jwt_exp_secs={config.jwt_exp_secs:g} clamped into [30, 3600])"
+            if lifetime != config.jwt_exp_secs
+            else ""
+        )
+        user = normalize_user(config.user or "")
+        source = {"file": "key file", "provider": "key provider", "fixed": "configuration"}
+        bits = credential.key_source.key.bits
+        return (
+            f"fingerprint {info['fingerprint']} ({bits}-bit RSA, from the "
+            f"{source.get(str(info['key_source']), info['key_source'])}); JWT lifetime "
+            f"{lifetime} s{clamped}, refreshed {margin:g} s before expiry. Snowflake accepts it "
+            f"if DESC USER {user} shows this fingerprint as RSA_PUBLIC_KEY_FP or "
+            "RSA_PUBLIC_KEY_2_FP"
+        )
+    if isinstance(credential, PatCredential):
+        days = info.get("pat_days_left")
+        if days is None:
+            return (
+                "programmatic access token; its expiry is unknown (set "
+                "personal_access_token_expires_at to be warned before it)"
+            )
+        soon = " — renew it soon" if float(str(days)) < 7 else ""
+        return f"programmatic access token, expires in {float(str(days)):.1f} days{soon}"
+    if isinstance(credential, OAuthCredential):
+        return f"OAuth access token ({info.get('oauth_grant')})"
+    return "none: the supplied JWT is sent as it is (deprecated: give the private key instead)"
 
 
 def _hostname(ctx: _Context) -> str:
@@ -103,12 +129,30 @@ def _token(ctx: _Context) -> str:
     return f"scoped token of {len(token)} chars, valid {expires_at - now:.0f} s"
 
 
+def _skew(ctx: _Context) -> str:
+    """How far this machine's clock is from Snowflake's, from the answers' ``Date``."""
+    ahead = ctx.core.skew.local_ahead_secs()
+    if ahead is None:
+        return "not measured (no Date header in the answers)"
+    if abs(ahead) < 1:
+        return "this machine's clock agrees with Snowflake's (within a second)"
+    where = "ahead of" if ahead >= 0 else "behind"
+    text = f"this machine's clock is {abs(ahead):.0f} s {where} Snowflake's"
+    if abs(ahead) > SKEW_WARN_SECS:
+        return (
+            f"warning: {text} (more than {SKEW_WARN_SECS:g} s); the client schedules its "
+            "tokens on Snowflake's clock, but fix the machine's time sync (NTP)"
+        )
+    return text
+
+
 #: The steps, in order: (name, function). Each runs only when those before it passed.
 STEPS: list[tuple[str, Callable[[_Context], str]]] = [
     ("configuration", _configuration),
-    ("private key", _key),
+    ("credential", _key),
     ("hostname discovery", _hostname),
     ("token exchange", _token),
+    ("clock", _skew),
 ]
 
 

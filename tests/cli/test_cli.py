@@ -197,7 +197,7 @@ def test_wrong_key_exits_69_with_the_fingerprint_hint(
     assert other_key.fingerprint in out.stderr and "RSA_PUBLIC_KEY_FP" in out.stderr
     checked = cli("check", env=env_for(emu, key))
     assert checked.returncode == 69
-    assert f"PASS private key: fingerprint {other_key.fingerprint}" in checked.stdout
+    assert f"PASS credential: fingerprint {other_key.fingerprint}" in checked.stdout
     assert "FAIL hostname discovery: discover the ingest host: HTTP 401" in checked.stdout
     assert "DESC USER" in checked.stdout + checked.stderr
     assert "snowpipe-stream check" not in checked.stdout + checked.stderr
@@ -270,7 +270,10 @@ def test_keygen_then_check(emu: Emulator, tmp_path: Path) -> None:
     )
     checked = cli("check", "--private-key-passphrase-env", "KEY_PASS", env=env)
     assert checked.returncode == 0, checked.stderr
-    assert f"PASS private key: fingerprint {key.fingerprint} (2048-bit RSA)" in checked.stdout
+    assert (
+        f"PASS credential: fingerprint {key.fingerprint} (2048-bit RSA, from the key file)"
+        in checked.stdout
+    )
     assert "account CLI-ACCT and user NEW_USER (as in the JWT claims)" in checked.stdout
     assert "JWT lifetime 30 s (jwt_exp_secs=10 clamped into [30, 3600])" in checked.stdout
     assert "PASS hostname discovery: ingest host" in checked.stdout

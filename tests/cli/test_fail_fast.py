@@ -107,14 +107,15 @@ def test_check_prints_one_line_per_step_and_never_advises_itself(
     plain, _ = servers
     ok = cli("check", env=env_for(plain))
     lines = ok.stdout.strip().splitlines()
-    assert ok.returncode == 0 and len(lines) == 5, ok.stdout
-    assert [line.split(":")[0] for line in lines[:4]] == [
+    assert ok.returncode == 0 and len(lines) == 6, ok.stdout
+    assert [line.split(":")[0] for line in lines[:5]] == [
         "PASS configuration",
-        "PASS private key",
+        "PASS credential",
         "PASS hostname discovery",
         "PASS token exchange",
+        "PASS clock",
     ]
-    assert all(re.search(r"\(\d+\.\d\d s\)$", line) for line in lines[:4])
+    assert all(re.search(r"\(\d+\.\d\d s\)$", line) for line in lines[:5])
     url = f"http://127.0.0.1:{closed_port()}"
     # How long it takes is the test above; here, no retry: what it prints.
     dead = cli(

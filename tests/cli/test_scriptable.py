@@ -73,9 +73,10 @@ def test_check_json_and_quiet(emu: Emulator) -> None:
     assert doc["ok"] is True and doc["exit_code"] == 0 and doc["hint"] is None
     assert [s["name"] for s in doc["steps"]] == [
         "configuration",
-        "private key",
+        "credential",
         "hostname discovery",
         "token exchange",
+        "clock",
     ]
     assert all(s["ok"] and s["elapsed"] >= 0 for s in doc["steps"])
     quiet = cli("check", "-q", env=env)
