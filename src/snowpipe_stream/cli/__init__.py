@@ -2,8 +2,9 @@
 
 Exit codes: 0 ok, 2 usage or configuration error (or a refusal that protects data: a channel
 holding another input's rows, a drop without confirmation, a key file that is a link), 65 bad
-input, 69 Snowflake unreachable or authentication failed, 75 temporary failure (throttled or
-timed out after retries), 130 interrupted (or a confirmation declined).
+input, 66 an input missing or unreadable (found before connecting), 69 Snowflake unreachable or
+authentication failed, 75 temporary failure (throttled or timed out after retries), 130
+interrupted (or a confirmation declined).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ._common import (
     handle_errors,
     setup_logging,
 )
-from ._readers import FORMATS
+from ._readers import InputOptions, input_options
 
 __all__ = ["main"]
 
@@ -65,7 +66,7 @@ def _pipe_options(fn: Any) -> Any:
 @click.argument("files", nargs=-1, required=True)
 @_pipe_options
 @click.option("--channel", required=True, help="Channel name (one writer per channel).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@input_options
 @click.option(
     "--compression",
     type=click.Choice(["zstd", "gzip", "none"]),
@@ -108,7 +109,7 @@ def ingest(
     schema: str,
     pipe: str,
     channel: str,
-    fmt: str,
+    inputs: InputOptions,
     compression: str | None,
     batch_bytes: int | None,
     commit_timeout: float,
@@ -134,7 +135,7 @@ def ingest(
         schema=schema,
         pipe=pipe,
         channel_name=channel,
-        fmt=fmt,
+        inputs=inputs,
         input_id=input_id,
         restart=restart,
         commit_timeout=commit_timeout,

@@ -43,7 +43,20 @@ from .._exceptions import InvalidRowError
 from .._ndjson import line_problem
 from ._common import EXIT_DATAERR, EXIT_INTERRUPTED, EXIT_USAGE
 from ._identity import Chain, Content, InputId, Refusal, resume_point
-from ._readers import BadInput, Record, ShortInput, Source, describe, identify, read_records
+from ._readers import (
+    EXIT_NOINPUT,
+    BadInput,
+    InputOptions,
+    NoInput,
+    Record,
+    ShortInput,
+    Source,
+    describe,
+    guess_hint,
+    identify,
+    read_records,
+    run_format,
+)
 
 CHUNK_ROWS = 2000
 
@@ -190,7 +203,7 @@ def ingest(
     schema: str,
     pipe: str,
     channel_name: str,
-    fmt: str,
+    inputs: InputOptions,
     input_id: str | None,
     restart: bool,
     progress: bool,
@@ -198,9 +211,10 @@ def ingest(
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
-        sources = describe(files, input_id)
+        sources = describe(files, input_id, inputs)
     except BadInput as exc:
         return _unreadable(exc)
+    fmt = run_format(sources)
     with _client(config, database, schema, pipe) as client:
         channel, status = client.open_channel(channel_name)
         committed = status.last_committed_offset_token
@@ -208,7 +222,7 @@ def ingest(
             plan = resume_point(
                 fmt,
                 [s.label for s in sources],
-                lambda i, count: identify(sources[i], fmt, count),
+                lambda i, count: identify(sources[i], count),
                 channel_name,
                 committed,
                 restart,
@@ -224,7 +238,7 @@ def ingest(
                 for i in range(plan.start, len(sources)):
                     source = sources[i]
                     skip = plan.skip if i == plan.start else 0
-                    chain.add(_read_input(sender, source, fmt, skip, chain))
+                    chain.add(_read_input(sender, source, skip, chain))
             except BadInput as exc:
                 # Keep what came before the bad record: send (once: `chunk` holds only records
                 # not yet handed over) and commit it, then stop.
@@ -235,8 +249,11 @@ def ingest(
                     bad = earlier
                 sender.wait(commit_timeout)
                 click.echo(f"error: {bad}", err=True)
+                guessed = guess_hint(bad, sources)
+                if guessed is not None:
+                    click.echo(f"hint: {guessed}", err=True)
                 click.echo(
-                    f"hint: fix {bad.source} line {bad.line} and run the same command again; "
+                    f"hint: fix {bad.source} {bad.place} and run the same command again; "
                     "the records before it are committed, and the rerun resumes after them",
                     err=True,
                 )
@@ -268,10 +285,10 @@ def ingest(
 def _unreadable(exc: BadInput) -> int:
     click.echo(f"error: {exc}", err=True)
     click.echo("hint: check that input; nothing was sent", err=True)
-    return EXIT_DATAERR
+    return EXIT_NOINPUT if isinstance(exc, NoInput) else EXIT_DATAERR
 
 
-def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Chain) -> InputId:
+def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> InputId:
     """Hand every record of ``source`` after ``skip`` to the channel; its identity."""
     content = None if source.stream else Content()
 
@@ -280,7 +297,7 @@ def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Cha
             InputId(source.name, None, None) if content is None else content.identity(source.name)
         )
 
-    records = read_records(source, fmt, skip, content, sender.on_wait if source.stream else None)
+    records = read_records(source, skip, content, sender.on_wait if source.stream else None)
     chunk, budget, size = sender.chunk, sender.max_bytes, 0
     for record in records:
         if chunk and (size + record.size > budget or len(chunk) >= CHUNK_ROWS):

@@ -1,8 +1,26 @@
-"""Records from the inputs of ``ingest`` (NDJSON, CSV, JSON), numbered 1, 2, ... in each input.
+"""Records from the inputs of ``ingest``, numbered 1, 2, ... in each input.
 
 A record's number and its input's key (see ``_identity``) make its offset token: that is what
 makes ``ingest`` resumable. Records up to ``skip`` are counted but not decoded (they are
-committed already). Bad input raises :class:`BadInput` naming the file, the line and the reason.
+committed already). Bad input raises :class:`BadInput` naming the file, the place (a line, or a
+record of a JSON array) and the reason; an input that cannot be opened raises :class:`NoInput`
+(exit 66), found by :func:`describe` before any connection is made.
+
+**Formats.** An input is read by a :class:`Format`, chosen by ``--format`` or by the file's
+extension (:func:`detect`). A format is three functions over *items* (what its reader yields):
+
+- ``items(label, stream)``: ``(place, item, size)`` for each record of a binary stream, in
+  order: ``place`` is what :class:`BadInput` names (a line number, or the record's index when
+  ``unit`` is ``"record"``), ``size`` its bytes in the input (for batching and progress);
+- ``decode(label, place, item)``: the row handed to the channel: a ``dict`` (checked and
+  encoded by the channel), or ``bytes`` holding one JSON object and a newline (checked at C
+  speed by ``append_ndjson``);
+- ``ident(item)``: the bytes that stand for the record in the input's identity hash (see
+  ``_identity``): they must not change when the same input is read again, so they come from
+  the input's content, not from options that only change how it is interpreted.
+
+One more format (Parquet, Arrow) is one more :class:`Format` in ``_FORMATS`` and an entry in
+``_EXTENSIONS``; readers get a buffered binary stream, already decompressed.
 
 Regular files are read through Python's buffered file objects. Anything else (stdin, a pipe, a
 FIFO, a terminal) is read through :class:`_Watched`, which tells the caller, before each read
@@ -19,25 +37,69 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
+import click
 import msgspec
 
 from ._identity import Content, InputId, Refusal
 
+__all__ = [
+    "EXIT_NOINPUT",
+    "FORMATS",
+    "BadInput",
+    "Format",
+    "InputOptions",
+    "NoInput",
+    "Record",
+    "ShortInput",
+    "Source",
+    "describe",
+    "detect",
+    "identify",
+    "input_options",
+    "read_records",
+    "run_format",
+]
+
 FORMATS = ("ndjson", "csv", "json")
+#: sysexits.h EX_NOINPUT: an input does not exist or cannot be read.
+EXIT_NOINPUT = 66
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 #: Called before each read from a stream input: True when the read would wait for the writer.
 OnWait = Callable[[bool], None]
 
+#: (place, item, size): see the module docstring.
+Item = tuple[int, Any, int]
+
+
+@dataclass(frozen=True)
+class Format:
+    """How to read one input format (see the module docstring)."""
+
+    name: str
+    items: Callable[[str, IO[bytes]], Iterator[Item]]
+    decode: Callable[[str, int, Any], dict[str, Any] | bytes]
+    ident: Callable[[Any], bytes]
+    #: What a place counts: "line" (``file:12:``) or "record" (``file: record 12``).
+    unit: str = "line"
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """What the user said about the inputs (``input_options`` collects them)."""
+
+    #: ``--format``; None: from each file's extension (stdin: ndjson).
+    fmt: str | None = None
+
 
 @dataclass(frozen=True)
 class Record:
-    """One input record: a parsed row (CSV, JSON), or one NDJSON line kept as bytes (checked by
-    the channel without being parsed into Python objects)."""
+    """One input record: a parsed row (JSON), or one JSON object as bytes (NDJSON lines, CSV
+    rows), checked by the channel without being parsed into Python objects."""
 
     number: int
     source: str
@@ -49,18 +111,51 @@ class Record:
 @dataclass(frozen=True)
 class Source:
     """One input as given: ``path`` (``-``: stdin), its label for messages, the name in its
-    identity, and whether it is a stream (stdin, a pipe: its content cannot be checked)."""
+    identity, whether it is a stream (stdin, a pipe: its content cannot be checked), and how it
+    is read: ``format``, and whether that was a guess (no known extension, no ``--format``)."""
 
     path: str
     label: str
     name: str
     stream: bool
+    format: Format = field(default_factory=lambda: _FORMATS["ndjson"])
+    guessed: bool = False
 
 
 class BadInput(Exception):
-    def __init__(self, source: str, line: int, reason: str) -> None:
-        super().__init__(f"{source}:{line}: {reason}")
+    """Bad input at ``line`` of ``source`` (0: the input as a whole); ``unit`` says what
+    ``line`` counts ("line", or "record" in a JSON array), ``offset`` the byte it starts at."""
+
+    def __init__(
+        self,
+        source: str,
+        line: int,
+        reason: str,
+        unit: str = "line",
+        offset: int | None = None,
+    ) -> None:
         self.source, self.line, self.reason = source, line, reason
+        self.unit, self.offset = unit, offset
+        super().__init__(f"{source}{self._where(':')}: {reason}")
+
+    def _where(self, sep: str) -> str:
+        if self.line == 0:
+            return ""
+        if self.unit == "line":
+            return f"{sep}{self.line}"
+        at = f" (byte {self.offset:,})" if self.offset is not None else ""
+        return f": record {self.line:,}{at}"
+
+    @property
+    def place(self) -> str:
+        """Where to fix it, for a hint: ``line 12``, ``record 12 (byte 345)`` or ``it``."""
+        if self.line == 0:
+            return "it"
+        return f"line {self.line}" if self.unit == "line" else self._where("").lstrip(": ")
+
+
+class NoInput(BadInput):
+    """An input does not exist or cannot be read (exit 66)."""
 
 
 class ShortInput(Exception):
@@ -71,8 +166,76 @@ class ShortInput(Exception):
         self.source, self.records = source, records
 
 
-def describe(paths: list[str], input_id: str | None) -> list[Source]:
-    """The inputs of a run; :class:`Refusal` when one cannot be identified on a rerun.
+def input_options(fn: Any) -> Any:
+    """The ``ingest`` options that say how to read the inputs; the command gets them as one
+    ``inputs: InputOptions`` argument."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["inputs"] = InputOptions(fmt=kwargs.pop("fmt"))
+        return fn(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Input format [default: from the extension: .ndjson/.jsonl, .json, .csv, .tsv, "
+            "also under .gz/.zst/.bz2; otherwise and for stdin: ndjson].",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+#: Extension (lower case) -> format; an extension with options is handled in :func:`detect`.
+_EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".csv": "csv"}
+
+
+def detect(path: str, options: InputOptions) -> tuple[Format, bool]:
+    """The format of ``path``, and whether it is a guess (no ``--format``, no known extension).
+
+    ``--format`` always wins; stdin (``-``) is NDJSON unless ``--format`` says otherwise.
+    """
+    if options.fmt is not None:
+        return _FORMATS[options.fmt], False
+    if path == "-":
+        return _FORMATS["ndjson"], False
+    _, ext = os.path.splitext(os.path.basename(path).lower())
+    name = _EXTENSIONS.get(ext)
+    if name is None:
+        return _FORMATS["ndjson"], True
+    return _FORMATS[name], False
+
+
+def run_format(sources: list[Source]) -> str:
+    """The formats of a run, as the identity chain hashes them: one name when every input has
+    the same format (so ``--format csv`` and a ``.csv`` extension make the same keys)."""
+    return ",".join(sorted({s.format.name for s in sources}))
+
+
+def guess_hint(exc: BadInput, sources: list[Source]) -> str | None:
+    """When the first line of an input whose format was guessed is bad: the hint to name it."""
+    if exc.line != 1 or exc.unit != "line":
+        return None
+    for s in sources:
+        if s.label == exc.source and s.guessed:
+            return (
+                f"{s.label} has no known extension (.ndjson, .jsonl, .json, .csv, .tsv, also "
+                f"under .gz, .zst, .bz2), so it was read as {s.format.name.upper()}: give "
+                "--format csv, --format json or --format ndjson"
+            )
+    return None
+
+
+def describe(
+    paths: list[str], input_id: str | None, options: InputOptions = InputOptions()
+) -> list[Source]:
+    """The inputs of a run; :class:`NoInput` when one cannot be opened (before anything
+    connects), :class:`Refusal` when one cannot be identified on a rerun.
 
     A regular file is named by its base name (``--input-id`` renames a single file: to resume
     a file that was renamed); stdin or a pipe has no content to check, so ``--input-id`` names
@@ -80,17 +243,24 @@ def describe(paths: list[str], input_id: str | None) -> list[Source]:
     """
     sources: list[Source] = []
     for path in paths:
+        fmt, guessed = detect(path, options)
         if path == "-":
-            sources.append(Source(path, "<stdin>", "", stream=True))
+            sources.append(Source(path, "<stdin>", "", True, fmt, guessed))
             continue
         try:
             mode = os.stat(path).st_mode
         except OSError as exc:
-            raise BadInput(path, 0, f"cannot open: {exc.strerror}") from None
+            raise NoInput(path, 0, f"cannot open: {exc.strerror}") from None
         if stat.S_ISDIR(mode):
-            raise BadInput(path, 0, "cannot open: Is a directory")
+            raise NoInput(path, 0, "cannot open: Is a directory")
         regular = stat.S_ISREG(mode)
-        sources.append(Source(path, path, os.path.basename(path) if regular else "", not regular))
+        if regular:  # opening checks the permissions (a pipe is opened once, when it is read)
+            try:
+                os.close(os.open(path, os.O_RDONLY))
+            except OSError as exc:
+                raise NoInput(path, 0, f"cannot open: {exc.strerror}") from None
+        name = os.path.basename(path) if regular else ""
+        sources.append(Source(path, path, name, not regular, fmt, guessed))
     streams = [s for s in sources if s.stream]
     if len(streams) > 1:
         raise Refusal(
@@ -109,7 +279,7 @@ def describe(paths: list[str], input_id: str | None) -> list[Source]:
                 "committed record, so use the same NAME only for the same data, sent again from "
                 "its first record",
             )
-        return [Source(s.path, s.label, input_id, s.stream) if s.stream else s for s in sources]
+        return [replace(s, name=input_id) if s.stream else s for s in sources]
     if input_id is not None:
         if len(sources) != 1:
             raise Refusal(
@@ -117,13 +287,12 @@ def describe(paths: list[str], input_id: str | None) -> list[Source]:
                 "drop --input-id (files are named by their base name), or ingest the file on "
                 "its own",
             )
-        return [Source(sources[0].path, sources[0].label, input_id, stream=False)]
+        return [replace(sources[0], name=input_id)]
     return sources
 
 
 def read_records(
     source: Source,
-    fmt: str,
     skip: int = 0,
     content: Content | None = None,
     on_wait: OnWait | None = None,
@@ -133,11 +302,12 @@ def read_records(
     ``content`` (files) is fed each record before it is yielded, until it is full. An input
     with fewer than ``skip`` records raises :class:`ShortInput` at its end.
     """
-    reader, decode, ident = _FORMATS[fmt]
+    fmt = source.format
+    decode, ident = fmt.decode, fmt.ident
     label = source.label
     number = 0
     with _open(source, on_wait) as stream:
-        items = reader(label, stream)
+        items = fmt.items(label, stream)
         if content is not None:
             for line, item, size in items:
                 number += 1
@@ -154,18 +324,18 @@ def read_records(
         raise ShortInput(label, number)
 
 
-def identify(source: Source, fmt: str, count: int | None) -> InputId:
+def identify(source: Source, count: int | None) -> InputId:
     """``source``'s identity with its hash over its first ``count`` records (None: up to
     ``IDENTITY_BYTES``); a stream's is its name."""
     if source.stream:
         return InputId(source.name, None, None)
-    reader, _, ident = _FORMATS[fmt]
+    fmt = source.format
     content = Content()
     with _open(source, None) as stream:
-        for _, item, _ in reader(source.label, stream):
+        for _, item, _ in fmt.items(source.label, stream):
             if content.full or content.count == count:
                 break
-            content.add(ident(item))
+            content.add(fmt.ident(item))
     return content.identity(source.name)
 
 
@@ -176,7 +346,7 @@ def _open(source: Source, on_wait: OnWait | None) -> IO[bytes]:
         try:
             fd, close = os.open(source.path, os.O_RDONLY), True
         except OSError as exc:
-            raise BadInput(source.label, 0, f"cannot open: {exc.strerror}") from None
+            raise NoInput(source.label, 0, f"cannot open: {exc.strerror}") from None
     # (select() does not take pipes on Windows: there a stream is read like a file.)
     if stat.S_ISREG(os.fstat(fd).st_mode) or on_wait is None or os.name == "nt":
         return open(fd, "rb", closefd=close)
@@ -206,9 +376,6 @@ class _Watched(io.RawIOBase):
         if not self.closed and self._close:
             os.close(self._fd)
         super().close()
-
-
-Item = tuple[int, Any, int]
 
 
 def _ndjson(source: str, stream: IO[bytes]) -> Iterator[Item]:
@@ -273,8 +440,8 @@ def _decode_parsed(source: str, line: int, row: Any) -> dict[str, Any]:
     return row
 
 
-_FORMATS: dict[str, tuple[Any, Any, Callable[[Any], bytes]]] = {  # reader, decoder, identity
-    "ndjson": (_ndjson, _decode_ndjson, _ident_ndjson),
-    "csv": (_csv, _decode_parsed, _encode),
-    "json": (_json, _decode_parsed, _encode),
+_FORMATS: dict[str, Format] = {
+    "ndjson": Format("ndjson", _ndjson, _decode_ndjson, _ident_ndjson),
+    "csv": Format("csv", _csv, _decode_parsed, _encode),
+    "json": Format("json", _json, _decode_parsed, _encode),
 }
