@@ -37,12 +37,14 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 import click
 import msgspec
 
+from ._compressed import CorruptInput, check_magic, compression_of, decompressed
 from ._identity import Content, InputId, Refusal
 
 __all__ = [
@@ -120,6 +122,8 @@ class Source:
     stream: bool
     format: Format = field(default_factory=lambda: _FORMATS["ndjson"])
     guessed: bool = False
+    #: "gzip", "zstd", "bzip2" (from the extension: see ``_compressed``), or None.
+    compression: str | None = None
 
 
 class BadInput(Exception):
@@ -150,7 +154,7 @@ class BadInput(Exception):
     def place(self) -> str:
         """Where to fix it, for a hint: ``line 12``, ``record 12 (byte 345)`` or ``it``."""
         if self.line == 0:
-            return "it"
+            return "the input"
         return f"line {self.line}" if self.unit == "line" else self._where("").lstrip(": ")
 
 
@@ -195,20 +199,23 @@ def input_options(fn: Any) -> Any:
 _EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".csv": "csv"}
 
 
-def detect(path: str, options: InputOptions) -> tuple[Format, bool]:
-    """The format of ``path``, and whether it is a guess (no ``--format``, no known extension).
+def detect(path: str, options: InputOptions) -> tuple[Format, bool, str | None]:
+    """The format of ``path``, whether it is a guess (no ``--format``, no known extension), and
+    its compression (``x.csv.gz``: csv, gzip).
 
-    ``--format`` always wins; stdin (``-``) is NDJSON unless ``--format`` says otherwise.
+    ``--format`` always wins; stdin (``-``) is NDJSON unless ``--format`` says otherwise, and
+    is not decompressed.
     """
-    if options.fmt is not None:
-        return _FORMATS[options.fmt], False
     if path == "-":
-        return _FORMATS["ndjson"], False
-    _, ext = os.path.splitext(os.path.basename(path).lower())
+        return _FORMATS[options.fmt or "ndjson"], False, None
+    compression, stem = compression_of(os.path.basename(path))
+    if options.fmt is not None:
+        return _FORMATS[options.fmt], False, compression
+    _, ext = os.path.splitext(stem.lower())
     name = _EXTENSIONS.get(ext)
     if name is None:
-        return _FORMATS["ndjson"], True
-    return _FORMATS[name], False
+        return _FORMATS["ndjson"], True, compression
+    return _FORMATS[name], False, compression
 
 
 def run_format(sources: list[Source]) -> str:
@@ -243,7 +250,7 @@ def describe(
     """
     sources: list[Source] = []
     for path in paths:
-        fmt, guessed = detect(path, options)
+        fmt, guessed, compression = detect(path, options)
         if path == "-":
             sources.append(Source(path, "<stdin>", "", True, fmt, guessed))
             continue
@@ -259,8 +266,11 @@ def describe(
                 os.close(os.open(path, os.O_RDONLY))
             except OSError as exc:
                 raise NoInput(path, 0, f"cannot open: {exc.strerror}") from None
+            wrong = compression and check_magic(path, compression)
+            if wrong:
+                raise BadInput(path, 0, wrong)
         name = os.path.basename(path) if regular else ""
-        sources.append(Source(path, path, name, not regular, fmt, guessed))
+        sources.append(Source(path, path, name, not regular, fmt, guessed, compression))
     streams = [s for s in sources if s.stream]
     if len(streams) > 1:
         raise Refusal(
@@ -308,18 +318,21 @@ def read_records(
     number = 0
     with _open(source, on_wait) as stream:
         items = fmt.items(label, stream)
-        if content is not None:
+        try:
+            if content is not None:
+                for line, item, size in items:
+                    number += 1
+                    content.add(ident(item))
+                    if number > skip:
+                        yield Record(number, label, line, decode(label, line, item), size)
+                    if content.full:
+                        break
             for line, item, size in items:
                 number += 1
-                content.add(ident(item))
                 if number > skip:
                     yield Record(number, label, line, decode(label, line, item), size)
-                if content.full:
-                    break
-        for line, item, size in items:
-            number += 1
-            if number > skip:
-                yield Record(number, label, line, decode(label, line, item), size)
+        except CorruptInput as exc:
+            raise BadInput(label, number + 1, str(exc), unit="record") from None
     if number < skip:
         raise ShortInput(label, number)
 
@@ -332,14 +345,19 @@ def identify(source: Source, count: int | None) -> InputId:
     fmt = source.format
     content = Content()
     with _open(source, None) as stream:
-        for _, item, _ in fmt.items(source.label, stream):
-            if content.full or content.count == count:
-                break
-            content.add(fmt.ident(item))
+        try:
+            for _, item, _ in fmt.items(source.label, stream):
+                if content.full or content.count == count:
+                    break
+                content.add(fmt.ident(item))
+        except CorruptInput as exc:
+            raise BadInput(source.label, content.count + 1, str(exc), unit="record") from None
     return content.identity(source.name)
 
 
-def _open(source: Source, on_wait: OnWait | None) -> IO[bytes]:
+@contextmanager
+def _open(source: Source, on_wait: OnWait | None) -> Iterator[IO[bytes]]:
+    """The bytes of ``source``, decompressed."""
     if source.path == "-":
         fd, close = sys.stdin.fileno(), False
     else:
@@ -347,10 +365,16 @@ def _open(source: Source, on_wait: OnWait | None) -> IO[bytes]:
             fd, close = os.open(source.path, os.O_RDONLY), True
         except OSError as exc:
             raise NoInput(source.label, 0, f"cannot open: {exc.strerror}") from None
-    # (select() does not take pipes on Windows: there a stream is read like a file.)
-    if stat.S_ISREG(os.fstat(fd).st_mode) or on_wait is None or os.name == "nt":
-        return open(fd, "rb", closefd=close)
-    return io.BufferedReader(_Watched(fd, close, on_wait), 1 << 16)
+    with ExitStack() as stack:
+        # (select() does not take pipes on Windows: there a stream is read like a file.)
+        if stat.S_ISREG(os.fstat(fd).st_mode) or on_wait is None or os.name == "nt":
+            raw: IO[bytes] = stack.enter_context(open(fd, "rb", closefd=close))
+        else:
+            raw = stack.enter_context(io.BufferedReader(_Watched(fd, close, on_wait), 1 << 16))
+        if source.compression is None:
+            yield raw
+        else:
+            yield stack.enter_context(decompressed(raw, source.compression))
 
 
 class _Watched(io.RawIOBase):
