@@ -30,7 +30,6 @@ holds to the channel instead of holding them while the writer is slow.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import select
@@ -44,6 +43,7 @@ from typing import IO, Any
 import click
 import msgspec
 
+from . import _csv
 from ._compressed import CorruptInput, check_magic, compression_of, decompressed
 from ._identity import Content, InputId, Refusal
 
@@ -96,6 +96,17 @@ class InputOptions:
 
     #: ``--format``; None: from each file's extension (stdin: ndjson).
     fmt: str | None = None
+    #: ``--delimiter`` (CSV); None: a comma, a tab for ``.tsv``.
+    delimiter: str | None = None
+    #: The CSV cell text that is null (``--null-value``; ``--no-null``: None, no cell is).
+    null_value: str | None = ""
+    #: ``--infer-types`` (CSV): numbers and booleans as JSON numbers and booleans.
+    infer_types: bool = False
+
+    def csv(self, tsv: bool = False) -> Format:
+        delimiter = self.delimiter or ("\t" if tsv else ",")
+        options = _csv.CsvOptions(delimiter, self.null_value, self.infer_types)
+        return Format("csv", _csv.reader(options, BadInput), _csv.decoder(options), _csv.ident)
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,15 @@ def input_options(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kwargs["inputs"] = InputOptions(fmt=kwargs.pop("fmt"))
+        null_value, no_null = kwargs.pop("null_value"), kwargs.pop("no_null")
+        if no_null and null_value is not None:
+            raise click.UsageError("--null-value and --no-null contradict: give one of them")
+        kwargs["inputs"] = InputOptions(
+            fmt=kwargs.pop("fmt"),
+            delimiter=kwargs.pop("delimiter"),
+            null_value=None if no_null else (null_value or ""),
+            infer_types=kwargs.pop("infer_types"),
+        )
         return fn(*args, **kwargs)
 
     options = [
@@ -189,13 +208,49 @@ def input_options(fn: Any) -> Any:
             help="Input format [default: from the extension: .ndjson/.jsonl, .json, .csv, .tsv, "
             "also under .gz/.zst/.bz2; otherwise and for stdin: ndjson].",
         ),
+        click.option(
+            "--delimiter",
+            callback=_delimiter,
+            metavar="CHAR",
+            help="CSV field delimiter, one character; \\t (or a tab) for tab [default: a comma; "
+            "a tab for .tsv].",
+        ),
+        click.option(
+            "--null-value",
+            metavar="TEXT",
+            help="A CSV cell that is exactly TEXT is null; empty cells are then empty strings "
+            "[default: an empty cell is null].",
+        ),
+        click.option(
+            "--no-null",
+            is_flag=True,
+            help="No CSV cell is null: an empty cell is an empty string.",
+        ),
+        click.option(
+            "--infer-types",
+            is_flag=True,
+            help="CSV integers, decimals (every digit kept) and true/false as JSON numbers and "
+            "booleans [default: strings, which Snowflake converts to the column's type].",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
 
 
-#: Extension (lower case) -> format; an extension with options is handled in :func:`detect`.
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t"}.get(value, value)
+    if len(value) != 1 or value in '\r\n"':
+        raise click.BadParameter(
+            f"{value!r} is not one character (a tab: --delimiter '\\t'; not a quote or a "
+            "line break)"
+        )
+    return value
+
+
+#: Extension (lower case) -> format (``.tsv``: CSV with a tab, handled in :func:`detect`).
 _EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".csv": "csv"}
 
 
@@ -207,15 +262,21 @@ def detect(path: str, options: InputOptions) -> tuple[Format, bool, str | None]:
     is not decompressed.
     """
     if path == "-":
-        return _FORMATS[options.fmt or "ndjson"], False, None
+        return _format(options.fmt or "ndjson", options), False, None
     compression, stem = compression_of(os.path.basename(path))
-    if options.fmt is not None:
-        return _FORMATS[options.fmt], False, compression
     _, ext = os.path.splitext(stem.lower())
+    if options.fmt is not None:
+        return _format(options.fmt, options, ext == ".tsv"), False, compression
+    if ext == ".tsv":
+        return options.csv(tsv=True), False, compression
     name = _EXTENSIONS.get(ext)
     if name is None:
         return _FORMATS["ndjson"], True, compression
-    return _FORMATS[name], False, compression
+    return _format(name, options), False, compression
+
+
+def _format(name: str, options: InputOptions, tsv: bool = False) -> Format:
+    return options.csv(tsv) if name == "csv" else _FORMATS[name]
 
 
 def run_format(sources: list[Source]) -> str:
@@ -417,35 +478,6 @@ def _ident_ndjson(raw: bytes) -> bytes:
     return raw.rstrip(b"\r\n")
 
 
-def _csv(source: str, stream: IO[bytes]) -> Iterator[Item]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        if not header or len(set(header)) != len(header):
-            raise BadInput(source, 1, "the CSV header must name each column once")
-        for values in reader:
-            if not values:
-                continue
-            if len(values) != len(header):
-                raise BadInput(
-                    source,
-                    reader.line_num,
-                    f"{len(values)} fields, but the header has {len(header)}",
-                )
-            yield (
-                reader.line_num,
-                dict(zip(header, values, strict=True)),
-                sum(len(v) + 1 for v in values),
-            )
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise BadInput(source, reader.line_num or 1, f"invalid CSV: {exc}") from None
-    finally:
-        text.detach()
-
-
 def _json(source: str, stream: IO[bytes]) -> Iterator[Item]:
     data = stream.read()
     try:
@@ -466,6 +498,5 @@ def _decode_parsed(source: str, line: int, row: Any) -> dict[str, Any]:
 
 _FORMATS: dict[str, Format] = {
     "ndjson": Format("ndjson", _ndjson, _decode_ndjson, _ident_ndjson),
-    "csv": Format("csv", _csv, _decode_parsed, _encode),
     "json": Format("json", _json, _decode_parsed, _encode),
 }
