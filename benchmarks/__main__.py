@@ -1,9 +1,10 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [e2e] [sdk]`` (``make bench`` runs jwt, client, e2e;
-e2e includes sdk). Sizes:
+``python -m benchmarks [jwt] [client] [e2e] [sdk] [inputs]`` (``make bench`` runs jwt, client,
+e2e, inputs; e2e includes sdk). Sizes:
 ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file, ``SNOWPIPE_CHAOS_ROWS``
-(default 1,000,000) for the chaos run.
+(default 1,000,000) for the chaos run, ``SNOWPIPE_BENCH_ARRAY_MB`` (default 200) for the JSON
+array of ``inputs``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_client, bench_e2e, bench_jwt
+from . import bench_client, bench_e2e, bench_inputs, bench_jwt
 
 BENCHES = {
     "jwt": bench_jwt.run,
     "client": bench_client.run,
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
+    "inputs": bench_inputs.run,
 }
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 

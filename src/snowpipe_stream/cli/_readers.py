@@ -46,6 +46,7 @@ import msgspec
 from . import _csv
 from ._compressed import CorruptInput, check_magic, compression_of, decompressed
 from ._identity import Content, InputId, Refusal
+from ._jsonarray import Elements
 
 __all__ = [
     "EXIT_NOINPUT",
@@ -479,15 +480,7 @@ def _ident_ndjson(raw: bytes) -> bytes:
 
 
 def _json(source: str, stream: IO[bytes]) -> Iterator[Item]:
-    data = stream.read()
-    try:
-        doc = _decode(data)
-    except msgspec.DecodeError as exc:
-        raise BadInput(source, 1, f"invalid JSON: {exc}") from None
-    records = doc if isinstance(doc, list) else [doc]
-    size = max(len(data) // max(len(records), 1), 1)
-    for i, row in enumerate(records, 1):
-        yield i, row, size
+    return iter(Elements(source, stream, BadInput))
 
 
 def _decode_parsed(source: str, line: int, row: Any) -> dict[str, Any]:
@@ -498,5 +491,5 @@ def _decode_parsed(source: str, line: int, row: Any) -> dict[str, Any]:
 
 _FORMATS: dict[str, Format] = {
     "ndjson": Format("ndjson", _ndjson, _decode_ndjson, _ident_ndjson),
-    "json": Format("json", _json, _decode_parsed, _encode),
+    "json": Format("json", _json, _decode_parsed, _encode, unit="record"),
 }
