@@ -47,6 +47,7 @@ from ._readers import (
     EXIT_NOINPUT,
     BadInput,
     InputOptions,
+    Meter,
     NoInput,
     Record,
     ShortInput,
@@ -62,10 +63,11 @@ CHUNK_ROWS = 2000
 
 
 class _Progress:
-    """Rows, MB, rows/s and retries on stderr (rich), or nothing."""
+    """Rows, MB, rows/s and retries on stderr (rich), or nothing; with a bar, the percent done
+    and the time left when the size of the inputs is known (``meter``)."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, meter: Meter) -> None:
+        self.enabled, self.meter = enabled, meter
         self._progress: Any = None
         self._task: Any = None
         self._start = SYSTEM_CLOCK.monotonic()
@@ -73,10 +75,18 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
+            bar = [BarColumn(bar_width=20)] if self.meter.total else []
             self._progress = Progress(
                 SpinnerColumn(),
+                *bar,
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
@@ -90,10 +100,16 @@ class _Progress:
         if self._progress is None:
             return
         elapsed = max(SYSTEM_CLOCK.monotonic() - self._start, 1e-9)
+        total, done = self.meter.total, self.meter.read
+        left = ""
+        if total:
+            left = f"{min(done / total, 1):.0%} • ETA {_eta(done, total, elapsed)} • "
         self._progress.update(
             self._task,
+            total=total or None,
+            completed=done,
             description=(
-                f"{rows:,} rows • {nbytes / 1e6:,.1f} MB • {rows / elapsed:,.0f} rows/s • "
+                f"{left}{rows:,} rows • {nbytes / 1e6:,.1f} MB • {rows / elapsed:,.0f} rows/s • "
                 f"{retries} retries"
             ),
         )
@@ -101,6 +117,14 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
+
+
+def _eta(done: int, total: int, elapsed: float) -> str:
+    """The time left at the pace so far, as H:MM:SS (``-:--:--`` before there is a pace)."""
+    if done <= 0:
+        return "-:--:--"
+    secs = int(max(total - done, 0) * elapsed / done)
+    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
 @contextmanager
@@ -230,7 +254,7 @@ def ingest(
         except BadInput as exc:  # reading the first records of an input to identify it
             return _unreadable(exc)
         _announce(sources, plan.start, plan.skip, channel_name, committed)
-        with _Progress(progress) as bar:
+        with _Progress(progress, Meter(sources[plan.start :])) as bar:
             sender = _Sender(client, channel, bar, config)
             chain = Chain(fmt, plan.before)
             source = sources[plan.start]
@@ -297,7 +321,9 @@ def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> Inp
             InputId(source.name, None, None) if content is None else content.identity(source.name)
         )
 
-    records = read_records(source, skip, content, sender.on_wait if source.stream else None)
+    records = read_records(
+        source, skip, content, sender.on_wait if source.stream else None, sender.bar.meter
+    )
     chunk, budget, size = sender.chunk, sender.max_bytes, 0
     for record in records:
         if chunk and (size + record.size > budget or len(chunk) >= CHUNK_ROWS):

@@ -54,6 +54,7 @@ __all__ = [
     "BadInput",
     "Format",
     "InputOptions",
+    "Meter",
     "NoInput",
     "Record",
     "ShortInput",
@@ -136,6 +137,8 @@ class Source:
     guessed: bool = False
     #: "gzip", "zstd", "bzip2" (from the extension: see ``_compressed``), or None.
     compression: str | None = None
+    #: Bytes in the file (compressed: as stored); None for a stream.
+    size: int | None = None
 
 
 class BadInput(Exception):
@@ -317,9 +320,10 @@ def describe(
             sources.append(Source(path, "<stdin>", "", True, fmt, guessed))
             continue
         try:
-            mode = os.stat(path).st_mode
+            st = os.stat(path)
         except OSError as exc:
             raise NoInput(path, 0, f"cannot open: {exc.strerror}") from None
+        mode = st.st_mode
         if stat.S_ISDIR(mode):
             raise NoInput(path, 0, "cannot open: Is a directory")
         regular = stat.S_ISREG(mode)
@@ -332,7 +336,8 @@ def describe(
             if wrong:
                 raise BadInput(path, 0, wrong)
         name = os.path.basename(path) if regular else ""
-        sources.append(Source(path, path, name, not regular, fmt, guessed, compression))
+        size = st.st_size if regular else None
+        sources.append(Source(path, path, name, not regular, fmt, guessed, compression, size))
     streams = [s for s in sources if s.stream]
     if len(streams) > 1:
         raise Refusal(
@@ -363,22 +368,48 @@ def describe(
     return sources
 
 
+class Meter:
+    """How far the reading of a run's inputs is: bytes read of the files (of a compressed file,
+    its compressed bytes) and their total, when every input is a file (a stream's is unknown).
+    """
+
+    def __init__(self, sources: list[Source]) -> None:
+        sizes = [s.size for s in sources]
+        self.total: int | None = None if None in sizes else sum(s or 0 for s in sizes)
+        self._done = 0
+        self._raw: IO[bytes] | None = None
+
+    @property
+    def read(self) -> int:
+        raw = self._raw
+        return self._done + (raw.tell() if raw is not None and not raw.closed else 0)
+
+    def start(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def finish(self, source: Source) -> None:
+        self._raw = None
+        self._done += source.size or 0
+
+
 def read_records(
     source: Source,
     skip: int = 0,
     content: Content | None = None,
     on_wait: OnWait | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[Record]:
     """Every record of ``source`` in order; records numbered ``<= skip`` are not decoded.
 
     ``content`` (files) is fed each record before it is yielded, until it is full. An input
-    with fewer than ``skip`` records raises :class:`ShortInput` at its end.
+    with fewer than ``skip`` records raises :class:`ShortInput` at its end. ``meter`` follows
+    the bytes read.
     """
     fmt = source.format
     decode, ident = fmt.decode, fmt.ident
     label = source.label
     number = 0
-    with _open(source, on_wait) as stream:
+    with _open(source, on_wait, meter) as stream:
         items = fmt.items(label, stream)
         try:
             if content is not None:
@@ -418,7 +449,9 @@ def identify(source: Source, count: int | None) -> InputId:
 
 
 @contextmanager
-def _open(source: Source, on_wait: OnWait | None) -> Iterator[IO[bytes]]:
+def _open(
+    source: Source, on_wait: OnWait | None, meter: Meter | None = None
+) -> Iterator[IO[bytes]]:
     """The bytes of ``source``, decompressed."""
     if source.path == "-":
         fd, close = sys.stdin.fileno(), False
@@ -433,6 +466,9 @@ def _open(source: Source, on_wait: OnWait | None) -> Iterator[IO[bytes]]:
             raw: IO[bytes] = stack.enter_context(open(fd, "rb", closefd=close))
         else:
             raw = stack.enter_context(io.BufferedReader(_Watched(fd, close, on_wait), 1 << 16))
+        if meter is not None and not source.stream:
+            meter.start(raw)
+            stack.callback(meter.finish, source)
         if source.compression is None:
             yield raw
         else:
