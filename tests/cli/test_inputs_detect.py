@@ -85,3 +85,13 @@ def test_format_wins_and_stdin_and_unknown_extensions_are_ndjson(
     bad.write_text("n,name\n")
     out = ingest(emu, str(bad), channel="bad")
     assert out.returncode == 65 and "--format" not in out.stderr
+
+
+def test_the_input_options_are_in_the_help_and_the_readme() -> None:
+    out = cli("ingest", "--help", env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for option in ("--format", "--delimiter", "--null-value", "--no-null", "--infer-types"):
+        assert option in out.stdout and f"`{option}" in readme, option
+    for text in ("| 66 |", "`.tsv`", "`.gz`, `.zst` and `.bz2`", "record N\n(byte B)"):
+        assert text in readme, text
