@@ -27,7 +27,7 @@ DB, SCHEMA, PIPE = "DB", "S", "P"
 def write_array(path: Path, size_mb: int) -> int:
     """A JSON array of about ``size_mb`` MB on one line; its size in bytes."""
     enc = msgspec.json.Encoder()
-    block = enc.encode(events(20_000))[1:-1]  # the elements, without the brackets
+    block = enc.encode(events(min(20_000, size_mb * 4000)))[1:-1]  # the elements only
     written = 0
     with path.open("wb") as f:
         f.write(b"[")

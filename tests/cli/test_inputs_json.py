@@ -109,6 +109,12 @@ def test_ingest_of_a_one_line_array_names_the_bad_record(emu: Emulator, tmp_path
     out = ingest(emu, str(data))
     assert out.returncode == 0, out.stderr
     assert "ingested 3 new rows" in out.stdout and committed(emu) == [1, 2, 3, 4, 5]
+    # A record the channel refuses (too large) is named as a record too, not a line.
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps([{"n": 1}, {"n": 2, "blob": "x" * 5000}]))
+    out = ingest(emu, str(big), channel="big", extra=("--batch-bytes", "4096"))
+    assert out.returncode == 65 and f"{big}: record 2: " in out.stderr, out.stderr
+    assert "over the 4096-byte request limit" in out.stderr
 
 
 def test_the_inputs_benchmark_runs(rsa_key: PrivateKey, tmp_path: Path) -> None:

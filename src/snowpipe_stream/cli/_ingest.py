@@ -202,7 +202,7 @@ class _Sender:
                     reason = str(exc)
                     if isinstance(record.row, bytes):
                         reason = line_problem(record.row) or reason
-                    raise BadInput(record.source, record.line, reason) from None
+                    raise BadInput(record.source, record.line, reason, record.unit) from None
                 self._count([record])
             return
         self._count(records)

@@ -121,6 +121,8 @@ class Record:
     line: int
     row: dict[str, Any] | bytes
     size: int
+    #: What ``line`` counts: "line", or "record" (its index in a JSON array).
+    unit: str = "line"
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,7 @@ def read_records(
     the bytes read.
     """
     fmt = source.format
-    decode, ident = fmt.decode, fmt.ident
+    decode, ident, unit = fmt.decode, fmt.ident, fmt.unit
     label = source.label
     number = 0
     with _open(source, on_wait, meter) as stream:
@@ -417,13 +419,13 @@ def read_records(
                     number += 1
                     content.add(ident(item))
                     if number > skip:
-                        yield Record(number, label, line, decode(label, line, item), size)
+                        yield Record(number, label, line, decode(label, line, item), size, unit)
                     if content.full:
                         break
             for line, item, size in items:
                 number += 1
                 if number > skip:
-                    yield Record(number, label, line, decode(label, line, item), size)
+                    yield Record(number, label, line, decode(label, line, item), size, unit)
         except CorruptInput as exc:
             raise BadInput(label, number + 1, str(exc), unit="record") from None
     if number < skip:
