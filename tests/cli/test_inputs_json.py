@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ __all__ = ["emu"]
 
 
 def elements(data: bytes, chunk: int = CHUNK) -> list[Any]:
-    return [v for _, v, _ in Elements("f.json", io.BytesIO(data), BadInput, chunk=chunk)]
+    items = list(Elements("f.json", io.BytesIO(data), BadInput, chunk=chunk))
+    for _, (value, text), size in items:  # each element's own text, parsed: the same object
+        assert json.loads(text) == value and size == len(text)
+    return [value for _, (value, _), _ in items]
 
 
 def error(data: bytes, chunk: int = CHUNK) -> BadInput:
@@ -109,6 +113,15 @@ def test_ingest_of_a_one_line_array_names_the_bad_record(emu: Emulator, tmp_path
     out = ingest(emu, str(data))
     assert out.returncode == 0, out.stderr
     assert "ingested 3 new rows" in out.stdout and committed(emu) == [1, 2, 3, 4, 5]
+    # Pretty-printed, with a number no float holds: sent as written, on one line.
+    exact = tmp_path / "exact.json"
+    exact.write_text('[\n  {\n    "d": 0.1000000000000000000001,\n    "s": "a b"\n  }\n]\n')
+    out = ingest(emu, str(exact), channel="exact")
+    assert out.returncode == 0, out.stderr
+    raw = emu.state.rows_ndjson("DB", "S", "P", "exact")
+    assert raw.count(b"\n") == 1 and raw.endswith(b"\n")
+    exact_d = Decimal("0.1000000000000000000001")
+    assert json.loads(raw, parse_float=Decimal) == {"d": exact_d, "s": "a b"}
     # A record the channel refuses (too large) is named as a record too, not a line.
     big = tmp_path / "big.json"
     big.write_text(json.dumps([{"n": 1}, {"n": 2, "blob": "x" * 5000}]))

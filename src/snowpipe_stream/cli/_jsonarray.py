@@ -13,6 +13,10 @@ json-stream would be one more compiled dependency for what a 100-line splitter d
   the problem is (the file has one line, or lines that are not records: a line number would not
   help).
 - A top-level object (not an array) is one record. Whitespace only, or ``[]``: no records.
+- Each element is handed on as its text, on one line (its line breaks are whitespace between
+  tokens: a JSON string cannot hold a raw one), for the channel's ``append_ndjson``: numbers
+  keep every digit, and the channel checks it at C speed instead of re-encoding Python objects.
+  The parsed object is there for the identity hash (see ``_readers``).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def _nbytes(text: str) -> int:
 
 
 class Elements:
-    """The elements of the JSON array in ``stream``, as (index, object, bytes).
+    """The elements of the JSON array in ``stream``, as (index, (object, its text), bytes).
 
     ``bad(source, index, reason, unit="record", offset=...)`` makes the exception for bad
     input. ``peak`` is the most characters the buffer has held (what a test bounds).
@@ -101,9 +105,9 @@ class Elements:
             if not self._more(index, self._chunk):
                 return ""
 
-    def _value(self, index: int) -> tuple[Any, int, int]:
-        """The value at the position, its size in bytes, and where it starts in the buffer;
-        the position moves past it."""
+    def _value(self, index: int) -> tuple[Any, bytes, int]:
+        """The value at the position, its text (UTF-8), and where it starts in the buffer; the
+        position moves past it."""
         while True:
             start = self._pos
             try:
@@ -125,18 +129,18 @@ class Elements:
                 self._more(index, self._chunk)  # a number may go on: parse it again
                 continue
             self._pos = end
-            return value, _nbytes(self._buf[start:end]), start
+            return value, self._buf[start:end].encode("utf-8", "surrogatepass"), start
 
     def __iter__(self) -> Iterator[Item]:
         first = self._skip_ws(0)
         if first == "":
             return
         if first != "[":
-            value, size, _ = self._value(1)
+            value, text, _ = self._value(1)
             if not isinstance(value, dict):
                 raise self._fail(1, 0, "not a JSON array or object")
             self._end(1)
-            yield 1, value, size
+            yield 1, (value, text), len(text)
             return
         self._pos += 1
         index = 0
@@ -162,10 +166,10 @@ class Elements:
                 raise self._fail(
                     index, self._pos, "the array is not closed (the file ends inside it)"
                 )
-            value, size, at = self._value(index)
+            value, text, at = self._value(index)
             if not isinstance(value, dict):
                 raise self._fail(index, at, f"record {index} is {_kind(value)}, not an object")
-            yield index, value, size
+            yield index, (value, text), len(text)
         self._pos += 1
         self._end(max(index - 1, 1))  # (index is one past the last record here)
 

@@ -521,13 +521,21 @@ def _json(source: str, stream: IO[bytes]) -> Iterator[Item]:
     return iter(Elements(source, stream, BadInput))
 
 
-def _decode_parsed(source: str, line: int, row: Any) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise BadInput(source, line, f"record {line} is a {type(row).__name__}, not an object")
-    return row
+def _decode_element(source: str, line: int, item: tuple[Any, bytes]) -> bytes:
+    # The element's own text on one line: line breaks in it are whitespace between tokens.
+    text = item[1]
+    if b"\n" in text or b"\r" in text:
+        text = text.replace(b"\n", b" ").replace(b"\r", b" ")
+    return text + b"\n"
+
+
+def _ident_element(item: tuple[Any, bytes]) -> bytes:
+    # The object as msgspec encodes it (not its text): the same key as before JSON inputs were
+    # streamed, and the same whatever the layout of the file.
+    return _encode(item[0])
 
 
 _FORMATS: dict[str, Format] = {
     "ndjson": Format("ndjson", _ndjson, _decode_ndjson, _ident_ndjson),
-    "json": Format("json", _json, _decode_parsed, _encode, unit="record"),
+    "json": Format("json", _json, _decode_element, _ident_element, unit="record"),
 }
