@@ -70,7 +70,6 @@ __all__ = [
 FORMATS = ("ndjson", "csv", "json")
 #: sysexits.h EX_NOINPUT: an input does not exist or cannot be read.
 EXIT_NOINPUT = 66
-_decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 #: Called before each read from a stream input: True when the read would wait for the writer.
@@ -113,8 +112,9 @@ class InputOptions:
 
 @dataclass(frozen=True)
 class Record:
-    """One input record: a parsed row (JSON), or one JSON object as bytes (NDJSON lines, CSV
-    rows), checked by the channel without being parsed into Python objects."""
+    """One input record: one JSON object as bytes and a newline (an NDJSON line, a CSV row, a
+    JSON-array element), checked by the channel without being parsed into Python objects; or a
+    parsed row (a dict), which the channel checks and encodes (no built-in format yet)."""
 
     number: int
     source: str
