@@ -1,9 +1,10 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk] [spark]`` (``make bench`` runs jwt,
-client, arrow, e2e, spark; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000)
-for the Spark write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file,
-``SNOWPIPE_CHAOS_ROWS`` (default 1,000,000) for the chaos run.
+``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk] [inputs] [spark]`` (``make bench``
+runs all but sdk; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000) for the
+Spark write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file,
+``SNOWPIPE_CHAOS_ROWS`` (default 1,000,000) for the chaos run, ``SNOWPIPE_BENCH_ARRAY_MB``
+(default 200) for the JSON array of ``inputs``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_arrow, bench_client, bench_e2e, bench_jwt, bench_spark
+from . import bench_arrow, bench_client, bench_e2e, bench_inputs, bench_jwt, bench_spark
 
 BENCHES = {
     "jwt": bench_jwt.run,
@@ -23,6 +24,7 @@ BENCHES = {
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
     "spark": bench_spark.run,
+    "inputs": bench_inputs.run,
 }
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 

@@ -5,8 +5,9 @@ One module per command (``_ingest``, ``_status``, ``_drop``, ``_keygen``, ``_che
 
 Exit codes: 0 ok, 1 (``status``) some channels do not exist, 2 usage or configuration error (or
 a refusal that protects data: a channel holding another input's rows, a drop without
-confirmation, a key file that is a link; or the [cli] extra missing), 65 bad input, 69
-Snowflake unreachable or authentication failed, 75 temporary failure (throttled, timed out, or
+confirmation, a key file that is a link; or the [cli] extra missing), 65 bad input, 66 an
+input missing or unreadable (found before connecting), 69 Snowflake unreachable or
+authentication failed, 75 temporary failure (throttled, timed out, or
 a server that stopped answering mid-run, after retries), 130 interrupted (or a confirmation
 declined), 143 SIGTERM.
 """

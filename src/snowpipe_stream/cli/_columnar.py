@@ -23,7 +23,7 @@ import msgspec
 
 from .._arrow import INSTALL_HINT, arrow_ndjson, pyarrow
 from .._exceptions import InvalidRowError
-from ._readers import BadInput
+from ._readers import BadInput, Format
 
 __all__ = ["COLUMNAR_FORMATS"]
 
@@ -154,8 +154,8 @@ def _ident(item: Any) -> bytes:
     return item[:-1] if isinstance(item, bytes) else _encode(item)
 
 
-#: ``_readers``' table of formats: reader, decoder, identity.
-COLUMNAR_FORMATS: dict[str, tuple[Any, Any, Any]] = {
-    "parquet": (_parquet, _decode, _ident),
-    "arrow": (_arrow_ipc, _decode, _ident),
+#: ``_readers``' formats (record n is row n of the input: its place is counted in rows).
+COLUMNAR_FORMATS: dict[str, Format] = {
+    "parquet": Format("parquet", _parquet, _decode, _ident),
+    "arrow": Format("arrow", _arrow_ipc, _decode, _ident),
 }

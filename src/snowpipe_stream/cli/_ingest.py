@@ -64,14 +64,20 @@ from ._common import (
 )
 from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
 from ._readers import (
-    FORMATS,
+    EXIT_NOINPUT,
     BadInput,
+    InputOptions,
+    Meter,
+    NoInput,
     Record,
     ShortInput,
     Source,
     describe,
+    guess_hint,
     identify,
+    input_options,
     read_records,
+    run_format,
 )
 
 CHUNK_ROWS = 2000
@@ -80,10 +86,11 @@ STOP_WAIT_SECS = 5.0
 
 
 class _Progress:
-    """Rows, MB, rows/s and retries on stderr (rich), or nothing."""
+    """Rows, MB, rows/s and retries on stderr (rich), or nothing; with a bar, the percent done
+    and the time left when the size of the inputs is known (``meter``)."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, meter: Meter) -> None:
+        self.enabled, self.meter = enabled, meter
         self._progress: Any = None
         self._task: Any = None
         self._start = SYSTEM_CLOCK.monotonic()
@@ -91,10 +98,18 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
+            bar = [BarColumn(bar_width=20)] if self.meter.total else []
             self._progress = Progress(
                 SpinnerColumn(),
+                *bar,
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
@@ -108,10 +123,16 @@ class _Progress:
         if self._progress is None:
             return
         elapsed = max(SYSTEM_CLOCK.monotonic() - self._start, 1e-9)
+        total, done = self.meter.total, self.meter.read
+        left = ""
+        if total:
+            left = f"{min(done / total, 1):.0%} • ETA {_eta(done, total, elapsed)} • "
         self._progress.update(
             self._task,
+            total=total or None,
+            completed=done,
             description=(
-                f"{rows:,} rows • {nbytes / 1e6:,.1f} MB • {rows / elapsed:,.0f} rows/s • "
+                f"{left}{rows:,} rows • {nbytes / 1e6:,.1f} MB • {rows / elapsed:,.0f} rows/s • "
                 f"{retries} retries"
             ),
         )
@@ -119,6 +140,14 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
+
+
+def _eta(done: int, total: int, elapsed: float) -> str:
+    """The time left at the pace so far, as H:MM:SS (``-:--:--`` before there is a pace)."""
+    if done <= 0:
+        return "-:--:--"
+    secs = int(max(total - done, 0) * elapsed / done)
+    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
 @contextmanager
@@ -196,7 +225,7 @@ class _Sender:
                     reason = str(exc)
                     if isinstance(record.row, bytes):
                         reason = line_problem(record.row) or reason
-                    raise BadInput(record.source, record.line, reason) from None
+                    raise BadInput(record.source, record.line, reason, record.unit) from None
                 self._count([record])
             return
         self._count(records)
@@ -221,7 +250,7 @@ def ingest(
     schema: str,
     pipe: str,
     channel_name: str,
-    fmt: str,
+    inputs: InputOptions,
     input_id: str | None,
     restart: bool,
     progress: bool,
@@ -231,9 +260,10 @@ def ingest(
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
-        sources = describe(files, input_id)
+        sources = describe(files, input_id, inputs)
     except BadInput as exc:
         return _unreadable(exc)
+    fmt = run_format(sources)
     with _client(config, database, schema, pipe) as client:
         channel, status = client.open_channel(channel_name)
         committed = status.last_committed_offset_token
@@ -241,7 +271,7 @@ def ingest(
             plan = resume_point(
                 fmt,
                 [s.label for s in sources],
-                lambda i, count: identify(sources[i], fmt, count),
+                lambda i, count: identify(sources[i], count),
                 channel_name,
                 committed,
                 restart,
@@ -250,7 +280,7 @@ def ingest(
             return _unreadable(exc)
         if not quiet:
             _announce(sources, plan.start, plan.skip, channel_name, committed)
-        with _Progress(progress) as bar:
+        with _Progress(progress, Meter(sources[plan.start :])) as bar:
             sender = _Sender(client, channel, bar, config)
             try:
                 code, committed = _send_inputs(
@@ -383,7 +413,7 @@ def _send_inputs(
         for i in range(plan.start, len(sources)):
             source = sources[i]
             skip = plan.skip if i == plan.start else 0
-            chain.add(_read_input(sender, source, fmt, skip, chain))
+            chain.add(_read_input(sender, source, skip, chain))
     except BadInput as exc:
         # Keep what came before the bad record: send (once: `chunk` holds only records
         # not yet handed over) and commit it, then stop.
@@ -394,8 +424,11 @@ def _send_inputs(
             bad = earlier
         sender.wait(commit_timeout)
         click.echo(f"error: {bad}", err=True)
+        guessed = guess_hint(bad, sources)
+        if guessed is not None:
+            click.echo(f"hint: {guessed}", err=True)
         click.echo(
-            f"hint: fix {bad.source} line {bad.line} and run the same command again; "
+            f"hint: fix {bad.source} {bad.place} and run the same command again; "
             "the records before it are committed, and the rerun resumes after them",
             err=True,
         )
@@ -461,10 +494,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _unreadable(exc: BadInput) -> int:
     click.echo(f"error: {exc}", err=True)
     click.echo("hint: check that input; nothing was sent", err=True)
-    return EXIT_DATAERR
+    return EXIT_NOINPUT if isinstance(exc, NoInput) else EXIT_DATAERR
 
 
-def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Chain) -> InputId:
+def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> InputId:
     """Hand every record of ``source`` after ``skip`` to the channel; its identity."""
     content = None if source.stream else Content()
 
@@ -473,7 +506,9 @@ def _read_input(sender: _Sender, source: Source, fmt: str, skip: int, chain: Cha
             InputId(source.name, None, None) if content is None else content.identity(source.name)
         )
 
-    records = read_records(source, fmt, skip, content, sender.on_wait if source.stream else None)
+    records = read_records(
+        source, skip, content, sender.on_wait if source.stream else None, sender.bar.meter
+    )
     chunk, budget, size = sender.chunk, sender.max_bytes, 0
     for record in records:
         if chunk and (size + record.size > budget or len(chunk) >= CHUNK_ROWS):
@@ -545,7 +580,7 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
     envvar="SNOWFLAKE_CHANNEL",
     help="Channel name, one writer per channel (or SNOWFLAKE_CHANNEL, or 'channel' in --profile).",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@input_options
 @click.option(
     "--compression",
     type=click.Choice(["zstd", "gzip", "none"]),
@@ -589,7 +624,7 @@ def command(
     schema: str,
     pipe: str,
     channel: str,
-    fmt: str,
+    inputs: InputOptions,
     compression: str | None,
     batch_bytes: int | None,
     commit_timeout: float,
@@ -599,7 +634,8 @@ def command(
     as_json: bool,
     **opts: Any,
 ) -> None:
-    """Stream FILES (NDJSON, CSV or JSON; - for stdin) into a channel.
+    """Stream FILES (NDJSON, JSON arrays, CSV/TSV, Parquet, Arrow; compressed or not; - for
+    stdin) into a channel.
 
     A record's offset token names its input and its number in it, so running the same command
     again after a crash or Ctrl-C sends only what was not committed, and a channel holding
@@ -615,7 +651,7 @@ def command(
         schema=schema,
         pipe=pipe,
         channel_name=channel,
-        fmt=fmt,
+        inputs=inputs,
         input_id=input_id,
         restart=restart,
         commit_timeout=commit_timeout,
