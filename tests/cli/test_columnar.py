@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from snowpipe_stream.cli._columnar import _parquet
+from snowpipe_stream.cli._columnar import COLUMNAR_FORMATS, _parquet
 from snowpipe_stream.cli._readers import BadInput, Source, read_records
 from snowpipe_stream.emulator import Emulator
 from tests.cli.test_cli import EXE, PIPE_ARGS, committed, emu, env_for, ingest
@@ -131,10 +131,31 @@ def test_parquet_from_a_pipe_and_broken_files_are_refused_with_advice(tmp_path: 
     with open(read, "rb") as pipe, pytest.raises(BadInput, match="cannot come from a pipe"):
         next(_parquet("<stdin>", pipe))
     (tmp_path / "not.parquet").write_bytes(b"not parquet at all")
-    source = Source(str(tmp_path / "not.parquet"), "not.parquet", "not.parquet", stream=False)
-    with pytest.raises(BadInput, match=r"not.parquet:0: invalid Parquet"):
-        list(read_records(source, "parquet"))
+    source = Source(
+        str(tmp_path / "not.parquet"),
+        "not.parquet",
+        "not.parquet",
+        stream=False,
+        format=COLUMNAR_FORMATS["parquet"],
+    )
+    with pytest.raises(BadInput, match=r"not.parquet: invalid Parquet"):
+        list(read_records(source))
     (tmp_path / "not.arrow").write_bytes(b"ARROW1 but not really")
-    source = Source(str(tmp_path / "not.arrow"), "not.arrow", "not.arrow", stream=False)
-    with pytest.raises(BadInput, match=r"not.arrow:0: invalid Arrow IPC data"):
-        list(read_records(source, "arrow"))
+    source = Source(
+        str(tmp_path / "not.arrow"),
+        "not.arrow",
+        "not.arrow",
+        stream=False,
+        format=COLUMNAR_FORMATS["arrow"],
+    )
+    with pytest.raises(BadInput, match=r"not.arrow: invalid Arrow IPC data"):
+        list(read_records(source))
+
+
+def test_parquet_and_arrow_files_are_known_by_their_extension() -> None:
+    from snowpipe_stream.cli._readers import InputOptions, detect
+
+    for name, fmt in (("a.parquet", "parquet"), ("b.arrow", "arrow"), ("c.feather", "arrow")):
+        found, guessed, compression = detect(name, InputOptions())
+        assert (found.name, guessed, compression) == (fmt, False, None), name
+    assert detect("d.parquet", InputOptions(fmt="ndjson"))[0].name == "ndjson"  # --format wins
