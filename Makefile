@@ -19,8 +19,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests/typing examples
 
+# Two workers (this machine's cores): most tests wait on sockets and subprocesses. A test file
+# runs whole in one worker (module fixtures such as the Spark session are made once).
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
 
