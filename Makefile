@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench demo clean
+.PHONY: test lint typecheck pytest test-realtime bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
+
+# The proofs that take real time by design (90 s of token rotations), outside make test.
+test-realtime: $(STAMP)
+	$(BIN)/python -m pytest -q -m realtime
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
