@@ -5,7 +5,7 @@ refreshes them before they expire, exchanges them for scoped ingest tokens, and 
 401 and 429 answers without bothering the caller.
 """
 
-from ._channel import AsyncChannel, Channel
+from ._channel import AsyncChannel, Channel, CommitProgress, ErrorRows
 from ._client import AsyncClient, Client
 from ._clock import Clock, SystemClock
 from ._config import ClientConfig
@@ -57,10 +57,12 @@ __all__ = [
     "ClientConfig",
     "Clock",
     "ClosedError",
+    "CommitProgress",
     "CommitTimeoutError",
     "ConfigError",
     "ConflictError",
     "DiagnosticStep",
+    "ErrorRows",
     "InvalidChannelNameError",
     "InvalidRowError",
     "JwtManager",

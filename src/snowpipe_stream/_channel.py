@@ -49,11 +49,13 @@ waiting thread never stalls an appending one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
@@ -138,6 +140,31 @@ CommitTarget = str | Callable[[str | None], bool] | None
 _BLOCKED = "blocked"
 
 
+@dataclass(frozen=True)
+class CommitProgress:
+    """The channel's committed point advanced: ``token`` is committed now, and ``rows`` rows
+    this channel appended were committed since the previous progress (``channel.on_commit``)."""
+
+    channel: str
+    token: str | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class ErrorRows:
+    """Snowflake rejected ``rows`` more rows of the channel (``total`` in all); what its status
+    says of the last one (``channel.on_error_rows``)."""
+
+    channel: str
+    rows: int
+    total: int
+    last_error_message: str | None
+    last_error_offset_upper_bound: str | None
+
+
+Event = CommitProgress | ErrorRows
+
+
 class ChannelCore:
     """One channel's state and logic; no I/O of its own (flows yield effects)."""
 
@@ -175,6 +202,11 @@ class ChannelCore:
         self.last_poll = core.clock.monotonic()
         #: The channel's rows_error_count as last seen (its growth is logged and counted).
         self.rows_error_count: int | None = None
+        #: Someone listens (on_commit, on_error_rows, commits()): events are queued for them.
+        self.listening = False
+        #: Committed progress and rejected rows, in the order seen, for the listeners (a
+        #: background thread or task takes them: never delivered under a lock).
+        self.events: deque[Event] = deque()
         #: Seconds from an append's acceptance to the status that showed it committed (EWMA).
         self.commit_latency: float | None = None
 
@@ -446,16 +478,30 @@ class ChannelCore:
         n = self._locate(committed)
         if n is None:
             return committed in self.released
+        rows = 0
         for _ in range(n):
             if self.inflight:
                 batch = self.inflight.popleft()
                 self.inflight_bytes -= batch.nbytes
             else:
                 batch = self.ready.popleft()
+            rows += batch.rows
             self._forget(batch)
         if n:
             self.committed = committed
+            self._progress(rows)
         return True
+
+    def _progress(self, rows: int) -> None:
+        if self.listening:
+            self.events.append(CommitProgress(self.name, self.committed, rows))
+
+    def poll_due(self, now: float) -> bool:
+        """Whether the background watcher should ask for the status: rows of ours are out and
+        not known committed, and the last status call is older than the poll interval."""
+        if self.failed is not None or self.closed or not self.inflight:
+            return False
+        return now - self.last_poll >= self._first_poll_interval()
 
     def _forget(self, batch: Batch) -> None:
         """A kept batch committed: stop keeping it."""
@@ -768,7 +814,10 @@ class ChannelCore:
             done_rows += batch.rows
             self._forget(batch)
         self.continuation, self.session, self.status = token, None, status
+        moved = committed != self.committed
         self.committed = committed
+        if moved:
+            self._progress(done_rows)
         self.needs_reopen = False
         _log.info(
             "channel %s recovered: reopened at committed offset token %s; %d of %d kept "
@@ -789,6 +838,7 @@ class ChannelCore:
         marked so, and the next send reopens it.
         """
         self.core.stats.add(status_requests=1)
+        self.last_poll = self.core.clock.monotonic()
         try:
             resp = yield Call(
                 status_op(self.database, self.schema, self.pipe, [self.name], str(uuid.uuid4()))
@@ -824,6 +874,16 @@ class ChannelCore:
         if seen is None or now <= seen:
             return
         self.core.stats.add(rows_rejected=now - seen)
+        if self.listening:
+            self.events.append(
+                ErrorRows(
+                    self.name,
+                    now - seen,
+                    now,
+                    status.last_error_message,
+                    status.last_error_offset_upper_bound,
+                )
+            )
         _log.warning(
             "channel %s: Snowflake rejected %d more row%s (%d in all); the last error: %s "
             "(offset token upper bound %s). Rejected rows are not stored: fix them and send "
@@ -1004,12 +1064,59 @@ def _check_timeout(timeout: object) -> None:
         raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
 
 
-class Channel:
+CommitCallback = Callable[[CommitProgress], object]
+ErrorRowsCallback = Callable[[ErrorRows], object]
+
+
+class _Listeners:
+    """Callbacks of one channel and their delivery (shared by the sync and async shells)."""
+
+    _core: ChannelCore
+
+    def _init_listeners(self) -> None:
+        self._on_commit: list[CommitCallback] = []
+        self._on_error_rows: list[ErrorRowsCallback] = []
+        #: Queues of the async ``commits()`` iterators (None ends one).
+        self._queues: list[Any] = []
+
+    def _deliver(self) -> None:
+        """Hand the queued events to the callbacks, in order (never under a lock; an exception
+        in a callback is logged, not raised into the client's background work)."""
+        events = self._core.events
+        while events:
+            event = events.popleft()
+            if isinstance(event, CommitProgress):
+                targets: list[Callable[[Any], object]] = [*self._on_commit]
+                for queue in self._queues:
+                    queue.put_nowait(event)
+            else:
+                targets = [*self._on_error_rows]
+            for callback in targets:
+                try:
+                    callback(event)
+                except Exception:
+                    _log.exception(
+                        "a callback of channel %s raised (it is not called again for this event)",
+                        self._core.name,
+                    )
+
+    def _stop_listening(self) -> None:
+        self._on_commit.clear()
+        self._on_error_rows.clear()
+        for queue in self._queues:
+            queue.put_nowait(None)
+        self._queues.clear()
+        self._core.listening = False
+        self._core.events.clear()
+
+
+class Channel(_Listeners):
     """A channel of a :class:`~snowpipe_stream.Client`. Thread-safe; appends are serialized."""
 
     def __init__(self, client: Client, core: ChannelCore) -> None:
         self._client = client
         self._core = core
+        self._init_listeners()
         #: Held during each step of this channel's flows (never across a request or a sleep).
         self._state = threading.Lock()
 
@@ -1135,7 +1242,34 @@ class Channel:
             )
         finally:
             if self._core.closed:  # closed, or it raised what it could not commit: told once
+                # The progress seen up to here reaches the callbacks; none comes after close.
+                self._client._drain_events(self)
+                self._stop_listening()
                 self._client._forget(self)
+
+    def on_commit(self, callback: CommitCallback) -> None:
+        """Call ``callback(progress)`` each time the channel's committed point advances, with
+        the committed offset token and how many of this channel's rows committed since the
+        last call (a :class:`CommitProgress`), in order. The client's background thread
+        watches the commits while rows are out and makes the calls, never holding a lock; an
+        exception in the callback is logged. No call comes after :meth:`close` returns."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._core.check_open()
+        self._on_commit.append(callback)
+        self._core.listening = True
+        self._client._start_watcher()
+
+    def on_error_rows(self, callback: ErrorRowsCallback) -> None:
+        """Call ``callback(error_rows)`` when Snowflake rejects more rows of this channel (its
+        ``rows_error_count`` grew): an :class:`ErrorRows` with how many, the total, and the
+        last error's message and offset upper bound. Called as :meth:`on_commit` is."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._core.check_open()
+        self._on_error_rows.append(callback)
+        self._core.listening = True
+        self._client._start_watcher()
 
     def __enter__(self) -> Channel:
         return self
@@ -1151,6 +1285,7 @@ class Channel:
                 _log.warning("closing channel %s after an error also failed: %s", self.name, exc)
         else:  # Ctrl-C and the like: do not wait at all
             self._core.abandon("interrupted")
+            self._stop_listening()
 
     def __repr__(self) -> str:
         return (
@@ -1159,12 +1294,13 @@ class Channel:
         )
 
 
-class AsyncChannel:
+class AsyncChannel(_Listeners):
     """A channel of an :class:`~snowpipe_stream.AsyncClient`; mirrors :class:`Channel`."""
 
     def __init__(self, client: AsyncClient, core: ChannelCore) -> None:
         self._client = client
         self._core = core
+        self._init_listeners()
 
     @property
     def name(self) -> str:
@@ -1250,9 +1386,42 @@ class AsyncChannel:
             )
         finally:
             if self._core.closed:
+                self._deliver()  # the progress seen up to here; none comes after close
+                self._stop_listening()
                 self._client._forget(self)
 
     aclose = close
+
+    def on_commit(self, callback: CommitCallback) -> None:
+        """As :meth:`Channel.on_commit`; the callback is called on the event loop, by the
+        client's background task."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._core.check_open()
+        self._on_commit.append(callback)
+        self._core.listening = True
+        self._client._start_watcher()
+
+    def on_error_rows(self, callback: ErrorRowsCallback) -> None:
+        """As :meth:`Channel.on_error_rows`, on the event loop."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._core.check_open()
+        self._on_error_rows.append(callback)
+        self._core.listening = True
+        self._client._start_watcher()
+
+    async def commits(self) -> AsyncIterator[CommitProgress]:
+        """The channel's commit progress as it happens (``async for p in channel.commits()``):
+        each advance of its committed point, in order; the iteration ends when the channel is
+        closed."""
+        self._core.check_open()
+        queue: asyncio.Queue[CommitProgress | None] = asyncio.Queue()
+        self._queues.append(queue)
+        self._core.listening = True
+        self._client._start_watcher()
+        while (progress := await queue.get()) is not None:
+            yield progress
 
     async def __aenter__(self) -> AsyncChannel:
         return self

@@ -117,6 +117,12 @@ class _BaseClient:
         )
 
 
+#: How often (real time) the commit watcher looks at the channels that have listeners.
+WATCH_TICK_SECS = 0.05
+#: How long a channel's close waits for the watcher to deliver its last events.
+DRAIN_TIMEOUT_SECS = 5.0
+
+
 class Client(_BaseClient):
     """Streams rows into one pipe. Thread-safe: share one client across threads.
 
@@ -146,6 +152,12 @@ class Client(_BaseClient):
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._closed = False
+        #: The background thread that watches commits for on_commit / on_error_rows.
+        self._watcher: threading.Thread | None = None
+        self._watch_wake = threading.Event()
+        self._watch_stop = False
+        self._drains: list[tuple[Channel, threading.Event]] = []
+        self._watch_lock = threading.Lock()
 
     def _run(self, flow: Flow[T], step_lock: threading.Lock | None = None) -> T:
         try:
@@ -231,6 +243,52 @@ class Client(_BaseClient):
                 except Exception as exc:  # reported again on the caller's next call
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
+    def _start_watcher(self) -> None:
+        with self._watch_lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch_loop,
+                    daemon=True,
+                    name=f"snowpipe-stream-watcher-{self.client_name}",
+                )
+                self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        # Real-time ticks decide how often to look; whether to ask for a status is judged on
+        # the injected clock (ChannelCore.poll_due). One thread makes every callback: in order.
+        while not self._watch_stop:
+            self._watch_wake.wait(WATCH_TICK_SECS)
+            self._watch_wake.clear()
+            with self._watch_lock:
+                drains, self._drains = self._drains, []
+            for channel, done in drains:
+                channel._deliver()
+                done.set()
+            with self._channels_lock:
+                channels = [c for c in self._channels.values() if c._core.listening]
+            now = self._core.clock.monotonic()
+            for channel in channels:
+                if channel._core.poll_due(now):
+                    try:
+                        channel._run(channel._core.poll_flow())
+                    except Exception as exc:  # the caller's next call reports it
+                        _log.debug("watching channel %s: %s", channel.name, exc)
+                channel._deliver()
+
+    def _drain_events(self, channel: Channel) -> None:
+        """Have the watcher deliver what ``channel`` has queued, and wait for it (bounded)."""
+        if not channel._core.events:
+            return
+        watcher = self._watcher
+        if watcher is None or watcher is threading.current_thread() or not watcher.is_alive():
+            channel._deliver()
+            return
+        done = threading.Event()
+        with self._watch_lock:
+            self._drains.append((channel, done))
+        self._watch_wake.set()
+        done.wait(DRAIN_TIMEOUT_SECS)
+
     def close(self, wait_for_flush: bool = True, timeout: float | None = None) -> None:
         """Close every channel (waiting for its commits), then the connections.
 
@@ -266,6 +324,11 @@ class Client(_BaseClient):
         finally:
             for channel in channels:
                 channel._core.closed = channel._core.closed or "with its client"
+                channel._stop_listening()
+            self._watch_stop = True
+            self._watch_wake.set()
+            if self._watcher is not None and self._watcher is not threading.current_thread():
+                self._watcher.join(timeout=5)
             self._driver.close()
         if first is not None:
             raise first
@@ -318,6 +381,7 @@ class AsyncClient(_BaseClient):
         self._channels: dict[str, AsyncChannel] = {}
         self._retired: list[AsyncChannel] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._closed = False
 
     async def _run(self, flow: Flow[T]) -> T:
@@ -379,6 +443,22 @@ class AsyncClient(_BaseClient):
                 except Exception as exc:
                     _log.warning("background flush of channel %s failed: %s", channel.name, exc)
 
+    def _start_watcher(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_TICK_SECS)  # real time: see Client._watch_loop
+            now = self._core.clock.monotonic()
+            for channel in [c for c in self._channels.values() if c._core.listening]:
+                if channel._core.poll_due(now):
+                    try:
+                        await self._run(channel._core.poll_flow())
+                    except Exception as exc:
+                        _log.debug("watching channel %s: %s", channel.name, exc)
+                channel._deliver()
+
     async def aclose(self, wait_for_flush: bool = True, timeout: float | None = None) -> None:
         """Close every channel (waiting for its commits), then the connections; see
         :meth:`Client.close`."""
@@ -406,6 +486,11 @@ class AsyncClient(_BaseClient):
         finally:
             for channel in channels:
                 channel._core.closed = channel._core.closed or "with its client"
+                channel._stop_listening()
+            if self._watcher is not None:
+                self._watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._watcher
             await self._driver.aclose()
         if first is not None:
             raise first

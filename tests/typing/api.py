@@ -23,6 +23,8 @@ from snowpipe_stream import (
     Client,
     ClientConfig,
     ClosedError,
+    CommitProgress,
+    ErrorRows,
     DiagnosticStep,
     JwtManager,
     OffsetTokenError,
@@ -86,6 +88,27 @@ async def async_unit_usage(config: ClientConfig) -> str | None:
     async with AsyncClient("app", "DB", "S", "P", config=config) as client:
         result = await awrite_unit(client, "part-3", [{"id": 1}], "job-7")
         return result.committed_token
+
+
+def callback_usage(channel: Channel) -> None:
+    def progress(p: CommitProgress) -> None:
+        token: str | None = p.token
+        rows: int = p.rows
+        del token, rows
+
+    def rejected(e: ErrorRows) -> None:
+        message: str | None = e.last_error_message
+        del message
+
+    channel.on_commit(progress)
+    channel.on_error_rows(rejected)
+
+
+async def async_callback_usage(channel: AsyncChannel) -> int:
+    total = 0
+    async for p in channel.commits():
+        total += p.rows
+    return total
 
 
 def auth_usage() -> str:
