@@ -207,7 +207,7 @@ class _Sender:
 
     def _append(self, records: list[Record]) -> None:
         rows = [r.row for r in records]
-        first, final = f"{self.key}:{records[0].number}", f"{self.key}:{records[-1].number}"
+        first, final = f"{self.key}:{records[0].number}", f"{self.key}:{records[-1].last}"
         if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
             self.channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
         else:
@@ -218,7 +218,7 @@ class _Sender:
             self._append(records)
         except InvalidRowError:
             # Find the row at fault: the rows before it go in, it is reported.
-            for record in records:
+            for record in (one for r in records for one in r.split()):
                 try:
                     self._append([record])
                 except InvalidRowError as exc:
@@ -231,9 +231,9 @@ class _Sender:
         self._count(records)
 
     def _count(self, records: list[Record]) -> None:
-        self.new_rows += len(records)
+        self.new_rows += sum(r.count for r in records)
         self.new_bytes += sum(r.size for r in records)
-        self.last = f"{self.key}:{records[-1].number}"
+        self.last = f"{self.key}:{records[-1].last}"
 
     def wait(self, timeout: float) -> str | None:
         """Wait until every record handed over is committed; the committed token."""
@@ -510,13 +510,21 @@ def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> Inp
         source, skip, content, sender.on_wait if source.stream else None, sender.bar.meter
     )
     chunk, budget, size = sender.chunk, sender.max_bytes, 0
+    partial = False  # the chunk's key hashes only some of the input's first records
     for record in records:
-        if chunk and (size + record.size > budget or len(chunk) >= CHUNK_ROWS):
+        if chunk and (
+            size + record.size > budget
+            or len(chunk) >= CHUNK_ROWS
+            or (partial and content is not None and content.full)
+        ):
+            # (A key made before the identity hash was full must not reach the records read
+            # after it: those go under the full key, so a rewritten file is noticed.)
             sender.send_chunk()
         if not chunk:
             # The key covers the records read so far, this one included: all of them are
             # committed whenever a token of this chunk is (see _identity).
             sender.begin(chain.key(identity()))
+            partial = content is not None and not content.full
             size = 0
         chunk.append(record)
         size += record.size

@@ -123,6 +123,23 @@ class Record:
     size: int
     #: What ``line`` counts: "line", or "record" (its index in a JSON array).
     unit: str = "line"
+    #: Records it holds: more than one for a block of NDJSON lines (records ``number`` to
+    #: ``last``, lines ``line`` on, one each), read whole without a Python object per line.
+    count: int = 1
+
+    @property
+    def last(self) -> int:
+        return self.number + self.count - 1
+
+    def split(self) -> list[Record]:
+        """One record per line of a block (to find the line at fault); itself otherwise."""
+        if self.count == 1:
+            return [self]
+        assert isinstance(self.row, bytes)
+        return [
+            Record(self.number + i, self.source, self.line + i, raw + b"\n", len(raw) + 1)
+            for i, raw in enumerate(self.row[:-1].split(b"\n"))
+        ]
 
 
 @dataclass(frozen=True)
@@ -433,10 +450,18 @@ def read_records(
                         yield Record(number, label, line, decode(label, line, item), size, unit)
                     if content.full:
                         break
+            line, blocks = 0, False
             for line, item, size in items:
                 number += 1
                 if number > skip:
                     yield Record(number, label, line, decode(label, line, item), size, unit)
+                if number >= skip and fmt.name == "ndjson" and not source.stream:
+                    blocks = True  # the rest in blocks (the generator has read no further)
+                    break
+            if blocks:
+                for record in _ndjson_blocks(stream, label, number, line):
+                    number = record.last
+                    yield record
         except CorruptInput as exc:
             raise BadInput(label, number + 1, str(exc), unit="record") from None
     if number < skip:
@@ -511,6 +536,43 @@ class _Watched(io.RawIOBase):
         if not self.closed and self._close:
             os.close(self._fd)
         super().close()
+
+
+#: Bytes read at a time by the NDJSON block reader.
+BLOCK_BYTES = 1 << 20
+
+
+def _ndjson_blocks(stream: IO[bytes], label: str, number: int, line: int) -> Iterator[Record]:
+    """The rest of an NDJSON file as blocks of whole lines: one :class:`Record` per block when
+    every line of it is a ``{...}`` line (the usual file: counted by its newlines, checked by
+    the channel at C speed), else one per non-blank line, as :func:`_ndjson` reads them."""
+    for block in _whole_lines(stream):
+        n = block.count(b"\n")
+        if block[:1] == b"{" and b"\r" not in block and block.count(b"\n{") == n - 1:
+            yield Record(number + 1, label, line + 1, block, len(block), count=n)
+            number, line = number + n, line + n
+            continue
+        for raw in block.splitlines(keepends=True):
+            line += 1
+            if raw.strip():
+                number += 1
+                yield Record(number, label, line, _decode_ndjson(label, line, raw), len(raw))
+
+
+def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """About :data:`BLOCK_BYTES` of whole lines at a time; the last is given its newline."""
+    rest = b""
+    while data := stream.read(BLOCK_BYTES):
+        if rest:
+            data = rest + data
+        cut = data.rfind(b"\n") + 1
+        if not cut:  # no line ends in it yet (a long line): read on
+            rest = data
+            continue
+        rest = data[cut:]
+        yield data[:cut]
+    if rest:
+        yield rest + b"\n"
 
 
 def _ndjson(source: str, stream: IO[bytes]) -> Iterator[Item]:
