@@ -184,50 +184,9 @@ def ingest_rss(tmp: Path, key: PrivateKey, size_mb: int) -> list[str]:
             f.write(block.replace(b'"ok"', b'"o%d"' % (n % 10)))
             written += len(block)
             n += 1
-    key_file = tmp / "k.p8"
-    key_file.write_bytes(key.private_key_pem())
-    exe = str(Path(sys.executable).parent / "snowpipe-stream")
-    with Emulator(users=[("acct", "u", key)]) as emu:
-        env = {
-            **os.environ,
-            "SNOWFLAKE_ACCOUNT": "acct",
-            "SNOWFLAKE_USER": "u",
-            "SNOWFLAKE_URL": emu.url,
-            "SNOWFLAKE_PRIVATE_KEY_PATH": str(key_file),
-        }
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [
-                "/usr/bin/env",
-                "python3",
-                "-c",
-                "import resource, subprocess, sys; "
-                "r = subprocess.run(sys.argv[1:]).returncode; "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-                "sys.exit(r)",
-                exe,
-                "ingest",
-                str(data),
-                "--database",
-                DB,
-                "--schema",
-                SCHEMA,
-                "--pipe",
-                PIPE,
-                "--channel",
-                "big",
-                "--no-progress",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        elapsed = time.perf_counter() - t0
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr)
-        rss_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
-        summary = out.stdout.strip().splitlines()[-2]
+    from .bench_inputs import measure  # one way to run and measure `ingest`
+
+    rss_mb, elapsed, summary = measure(key, tmp, data, "big")
     data.unlink()
     return [
         "## `snowpipe-stream ingest` of a large NDJSON file",

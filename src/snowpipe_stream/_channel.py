@@ -1100,6 +1100,18 @@ class _Listeners:
                         self._core.name,
                     )
 
+    def _listen(self, into: list[Any], listener: object) -> None:
+        """Add a callback (or an iterator's queue) and have the client's watcher look after it."""
+        if into is not self._queues and not callable(listener):
+            raise TypeError(f"callback must be callable, got {type(listener).__name__}")
+        self._core.check_open()
+        into.append(listener)
+        self._core.listening = True
+        self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        raise NotImplementedError
+
     def _stop_listening(self) -> None:
         self._on_commit.clear()
         self._on_error_rows.clear()
@@ -1247,29 +1259,22 @@ class Channel(_Listeners):
                 self._stop_listening()
                 self._client._forget(self)
 
+    def _start_watcher(self) -> None:
+        self._client._start_watcher()
+
     def on_commit(self, callback: CommitCallback) -> None:
         """Call ``callback(progress)`` each time the channel's committed point advances, with
         the committed offset token and how many of this channel's rows committed since the
         last call (a :class:`CommitProgress`), in order. The client's background thread
         watches the commits while rows are out and makes the calls, never holding a lock; an
         exception in the callback is logged. No call comes after :meth:`close` returns."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        self._core.check_open()
-        self._on_commit.append(callback)
-        self._core.listening = True
-        self._client._start_watcher()
+        self._listen(self._on_commit, callback)
 
     def on_error_rows(self, callback: ErrorRowsCallback) -> None:
         """Call ``callback(error_rows)`` when Snowflake rejects more rows of this channel (its
         ``rows_error_count`` grew): an :class:`ErrorRows` with how many, the total, and the
         last error's message and offset upper bound. Called as :meth:`on_commit` is."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        self._core.check_open()
-        self._on_error_rows.append(callback)
-        self._core.listening = True
-        self._client._start_watcher()
+        self._listen(self._on_error_rows, callback)
 
     def __enter__(self) -> Channel:
         return self
@@ -1392,34 +1397,24 @@ class AsyncChannel(_Listeners):
 
     aclose = close
 
+    def _start_watcher(self) -> None:
+        self._client._start_watcher()
+
     def on_commit(self, callback: CommitCallback) -> None:
         """As :meth:`Channel.on_commit`; the callback is called on the event loop, by the
         client's background task."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        self._core.check_open()
-        self._on_commit.append(callback)
-        self._core.listening = True
-        self._client._start_watcher()
+        self._listen(self._on_commit, callback)
 
     def on_error_rows(self, callback: ErrorRowsCallback) -> None:
         """As :meth:`Channel.on_error_rows`, on the event loop."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        self._core.check_open()
-        self._on_error_rows.append(callback)
-        self._core.listening = True
-        self._client._start_watcher()
+        self._listen(self._on_error_rows, callback)
 
     async def commits(self) -> AsyncIterator[CommitProgress]:
         """The channel's commit progress as it happens (``async for p in channel.commits()``):
         each advance of its committed point, in order; the iteration ends when the channel is
         closed."""
-        self._core.check_open()
         queue: asyncio.Queue[CommitProgress | None] = asyncio.Queue()
-        self._queues.append(queue)
-        self._core.listening = True
-        self._client._start_watcher()
+        self._listen(self._queues, queue)
         while (progress := await queue.get()) is not None:
             yield progress
 

@@ -55,7 +55,8 @@ ENV_VARS: dict[str, str] = {
     "SNOWFLAKE_JWT_TOKEN": "jwt",
 }
 
-_SECRET_KEYS = frozenset(
+#: Settings that hold secrets (never logged, shown as *** in reprs).
+SECRET_SETTINGS = _SECRET_KEYS = frozenset(
     {
         "private_key",
         "private_key_passphrase",

@@ -64,7 +64,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by the d
         'snowpipe_stream.spark needs PySpark 4 and pyarrow: pip install "snowpipe-stream[spark]"'
     ) from exc
 from ._client import Client
-from ._config import _CALLABLE_KEYS, ClientConfig, setting_names
+from ._config import _CALLABLE_KEYS, SECRET_SETTINGS, ClientConfig, setting_names
 from ._exceptions import ConfigError, SnowpipeError
 from ._names import check_channel_name
 from ._resume import (
@@ -89,21 +89,9 @@ _log = logging.getLogger("snowpipe_stream.spark")
 #: The format name: ``df.write.format("snowpipe_stream")``.
 NAME = "snowpipe_stream"
 
-#: ClientConfig keys that hold secrets: refused as options (they would be in the plan).
-_SECRET_KEYS = frozenset(
-    {
-        "private_key",
-        "private_key_passphrase",
-        "jwt",
-        "jwt_token",
-        "personal_access_token",
-        "oauth_client_secret",
-        "oauth_refresh_token",
-        "oauth_token",
-        "password",
-        "token",
-    }
-)
+#: Option names that would hold secrets: refused (options are in the plan). ClientConfig's own
+#: secret settings, and a few names people try.
+_SECRET_KEYS = SECRET_SETTINGS | {"oauth_token", "password", "token"}
 #: Secrets an option may name the environment variable of (``private_key_env`` = "MY_VAR").
 _SECRET_ENV_KEYS = (
     "private_key",
