@@ -58,3 +58,11 @@ def test_a_bad_line_deep_in_a_block_is_named_and_the_rerun_resumes_exactly(
     again = ingest(emu, str(path))
     assert again.returncode == 0, again.stderr
     assert committed(emu) == list(range(1, N + 1))
+
+
+def test_a_crlf_file_goes_in_blocks_and_lands_whole(emu: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "windows.ndjson"
+    path.write_bytes("".join(line(i) for i in range(1, N + 1)).replace("\n", "\r\n").encode())
+    out = ingest(emu, str(path))
+    assert out.returncode == 0, out.stderr
+    assert committed(emu) == list(range(1, N + 1))

@@ -544,11 +544,13 @@ BLOCK_BYTES = 1 << 20
 
 def _ndjson_blocks(stream: IO[bytes], label: str, number: int, line: int) -> Iterator[Record]:
     """The rest of an NDJSON file as blocks of whole lines: one :class:`Record` per block when
-    every line of it is a ``{...}`` line (the usual file: counted by its newlines, checked by
-    the channel at C speed), else one per non-blank line, as :func:`_ndjson` reads them."""
+    every line of it starts with ``{`` (the usual file: counted by its newlines, checked by the
+    channel at C speed), else one per non-blank line, as :func:`_ndjson` reads them."""
     for block in _whole_lines(stream):
         n = block.count(b"\n")
-        if block[:1] == b"{" and b"\r" not in block and block.count(b"\n{") == n - 1:
+        # Every line starts with "{" (so none is blank). A CR before a line end is JSON
+        # whitespace: such lines go as they are (the channel accepts CRLF).
+        if block[:1] == b"{" and block.count(b"\n{") == n - 1:
             yield Record(number + 1, label, line + 1, block, len(block), count=n)
             number, line = number + n, line + n
             continue
