@@ -70,14 +70,22 @@ def test_every_dead_url_fails_in_seconds_naming_the_url_and_the_flag(
         if command == "ingest" or name in ("closed port", "untrusted CA")
     ]
     started = time.monotonic()
-    for command, name, said, proc in runs:
-        stdout, stderr = proc.communicate(timeout=60)
-        elapsed, out = time.monotonic() - started, stdout + stderr
-        assert proc.returncode == 69, (command, name, out)
-        assert elapsed < GUARD_SECS, (command, name, elapsed)
-        assert said in out, (command, name, out)
-        assert "--url / SNOWFLAKE_URL" in out or "--ca-file" in out or "SSL_CERT_FILE" in out
-        assert "ClientConfig" not in out and "Traceback" not in out, (command, name, out)
+    try:
+        for command, name, said, proc in runs:
+            stdout, stderr = proc.communicate(timeout=60)
+            elapsed, out = time.monotonic() - started, stdout + stderr
+            assert proc.returncode == 69, (command, name, out)
+            assert elapsed < GUARD_SECS, (command, name, elapsed)
+            assert said in out, (command, name, out)
+            assert "--url / SNOWFLAKE_URL" in out or "--ca-file" in out or "SSL_CERT_FILE" in out
+            assert "ClientConfig" not in out and "Traceback" not in out, (command, name, out)
+    finally:
+        # A failed case must not leave the others' processes and pipes behind (their pipes,
+        # collected later, would fail whichever test runs then with a ResourceWarning).
+        for *_, proc in runs:
+            if proc.returncode is None:
+                proc.kill()
+                proc.communicate()
 
 
 def test_ca_file_and_its_variable_trust_a_private_ca(
