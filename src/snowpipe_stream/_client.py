@@ -78,11 +78,13 @@ class _BaseClient:
         first answer. Token refreshes are already scheduled on Snowflake's clock."""
         return self._core.skew.local_ahead_secs()
 
-    def _status_flow(self, names: list[str]) -> Flow[dict[str, ChannelStatus]]:
+    def _status_flow(
+        self, names: list[str], missing_ok: bool = False
+    ) -> Flow[dict[str, ChannelStatus]]:
         resp = yield Call(
             status_op(self.database, self.schema, self.pipe, names, str(uuid.uuid4()))
         )
-        return parse_bulk_status(resp.content, names)
+        return parse_bulk_status(resp.content, names, missing_ok)
 
     def _drop_flow(self, name: str) -> Flow[None]:
         yield Call(drop_op(self.database, self.schema, self.pipe, name, str(uuid.uuid4())))
@@ -191,10 +193,13 @@ class Client(_BaseClient):
         self._start_flusher()
         return channel, status
 
-    def get_channel_statuses(self, names: list[str]) -> dict[str, ChannelStatus]:
-        """Statuses by name (one request); an unknown name raises ``NotFoundError``."""
+    def get_channel_statuses(
+        self, names: list[str], *, missing_ok: bool = False
+    ) -> dict[str, ChannelStatus]:
+        """Statuses by name (one request). A name Snowflake does not know raises
+        ``NotFoundError``; with ``missing_ok=True`` it is left out of the answer instead."""
         self._check_open()
-        return self._run(self._status_flow(self._names(names)))
+        return self._run(self._status_flow(self._names(names), missing_ok))
 
     def drop_channel(self, name: str) -> None:
         """Drop ``name`` on the server: its committed offset token and history are reset.
@@ -408,9 +413,12 @@ class AsyncClient(_BaseClient):
         self._start_flusher()
         return channel, status
 
-    async def get_channel_statuses(self, names: list[str]) -> dict[str, ChannelStatus]:
+    async def get_channel_statuses(
+        self, names: list[str], *, missing_ok: bool = False
+    ) -> dict[str, ChannelStatus]:
+        """As :meth:`Client.get_channel_statuses`."""
         self._check_open()
-        return await self._run(self._status_flow(self._names(names)))
+        return await self._run(self._status_flow(self._names(names), missing_ok))
 
     async def drop_channel(self, name: str) -> None:
         self._check_open()

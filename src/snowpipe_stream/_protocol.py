@@ -554,8 +554,11 @@ def _by_channel_key(statuses: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_bulk_status(body: bytes, names: list[str]) -> dict[str, ChannelStatus]:
-    """Statuses by the caller's names; a name absent from the answer raises NotFoundError.
+def parse_bulk_status(
+    body: bytes, names: list[str], missing_ok: bool = False
+) -> dict[str, ChannelStatus]:
+    """Statuses by the caller's names; a name absent from the answer raises NotFoundError
+    (with ``missing_ok``, it is left out: Snowflake answers only the channels that exist).
 
     An entry is found by the name as asked, else by its :func:`channel_key`: Snowflake resolves
     channel names case-insensitively, so it may answer in its own spelling of the name.
@@ -576,6 +579,8 @@ def parse_bulk_status(body: bytes, names: list[str]) -> dict[str, ChannelStatus]
                 by_key = _by_channel_key(statuses)
             entry = by_key.get(channel_key(name))
         if not isinstance(entry, dict):
+            if missing_ok and entry is None:
+                continue
             raise NotFoundError(
                 f"channel {name!r} does not exist on this pipe (absent from the status answer)",
                 status_code=404,

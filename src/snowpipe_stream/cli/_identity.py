@@ -7,7 +7,7 @@
     events.ndjson@9c1e4b5d6a7f3f2a+2:2         a file whose hash covers only its first 2 records
     feed@b5d6a7f3f2a9c1e4:17                   stdin (or a pipe), named with --input-id feed
 
-``NAME@HASH[+K]``: NAME is the file's base name (or ``--input-id``) for people to read; HASH is
+``NAME@HASH[+K][/N]``: NAME is the file's base name (or ``--input-id``) for people to read; HASH is
 a SHA-256 (first 16 hex digits) over the format, then for every input of the run up to and
 including this one: its name and its *content identity*. A file's content identity is a hash of
 its first records, up to the first 64 KiB of them (``IDENTITY_BYTES``); a stream has none (its
@@ -20,7 +20,9 @@ when record ``s`` was read, which covers records ``1..s`` at most: when any toke
 appends keeps its key (its first records do not change), and fixing a bad line that stopped a
 run (it was not committed) does not change the key either. ``+K`` says the hash covers the
 first K records only (fewer than 64 KiB of them had been read); without it the hash covers the
-first records up to 64 KiB.
+first records up to 64 KiB. ``/N`` says the run spread its records over N channels
+(``--channels N``, see ``_shards``): each channel's token is then only about the records that
+channel owns, and a rerun must spread them the same way.
 
 The rule a rerun follows (:func:`resume_point`):
 
@@ -56,6 +58,8 @@ __all__ = [
     "input_key",
     "parse_token",
     "resume_point",
+    "spread_refusal",
+    "token_input",
 ]
 
 #: How much of a file's first records its identity covers.
@@ -64,7 +68,8 @@ IDENTITY_BYTES = 64 * 1024
 _SHOWN = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_SHOWN = 64
 _TOKEN = re.compile(
-    r"(?P<key>(?P<name>[A-Za-z0-9._-]{1,64})@(?P<hash>[0-9a-f]{16})(?:\+(?P<count>0|[1-9][0-9]*))?)"
+    r"(?P<key>(?P<base>(?P<name>[A-Za-z0-9._-]{1,64})@(?P<hash>[0-9a-f]{16})"
+    r"(?:\+(?P<count>0|[1-9][0-9]*))?)(?:/(?P<shards>[2-9]|[1-9][0-9]+))?)"
     r":(?P<n>[1-9][0-9]*)"
 )
 
@@ -123,6 +128,10 @@ class Token:
     hash: str
     count: int | None
     record: int
+    #: The key without its ``/N``: what identifies the input.
+    base: str = ""
+    #: Over how many channels the run that wrote it spread its records (``/N``; 1 without).
+    shards: int = 1
 
 
 def parse_token(token: str) -> Token | None:
@@ -130,8 +139,16 @@ def parse_token(token: str) -> Token | None:
     m = _TOKEN.fullmatch(token)
     if m is None:
         return None
-    count = m["count"]
-    return Token(m["key"], m["name"], m["hash"], int(count) if count else None, int(m["n"]))
+    count, shards = m["count"], m["shards"]
+    return Token(
+        m["key"],
+        m["name"],
+        m["hash"],
+        int(count) if count else None,
+        int(m["n"]),
+        m["base"],
+        int(shards) if shards else 1,
+    )
 
 
 def shown_name(name: str) -> str:
@@ -145,7 +162,9 @@ class Chain:
     Keeps a running hash, so a run of many inputs costs one hash update per input.
     """
 
-    def __init__(self, fmt: str, inputs: Sequence[InputId] = ()) -> None:
+    def __init__(self, fmt: str, inputs: Sequence[InputId] = (), shards: int = 1) -> None:
+        #: ``--channels N``: keys end with ``/N`` when N > 1.
+        self.shards = shards
         self._hash = hashlib.sha256(b"snowpipe-stream ingest 1\n" + fmt.encode() + b"\n")
         for item in inputs:
             self.add(item)
@@ -159,7 +178,8 @@ class Chain:
         h = self._hash.copy()
         h.update(_line(this))
         suffix = f"+{this.count}" if this.count is not None else ""
-        return f"{shown_name(this.name)}@{h.hexdigest()[:16]}{suffix}"
+        spread = f"/{self.shards}" if self.shards > 1 else ""
+        return f"{shown_name(this.name)}@{h.hexdigest()[:16]}{suffix}{spread}"
 
 
 def _line(item: InputId) -> bytes:
@@ -181,6 +201,35 @@ class Resume:
     before: tuple[InputId, ...]
 
 
+def spread_refusal(channel: str, committed: str, token: Token, label: str, shards: int) -> Refusal:
+    """A channel holds records of these inputs sent with another ``--channels``."""
+    return Refusal(
+        f"channel {channel!r} has committed record {token.record:,} of {label} (offset token "
+        f"{committed!r}) from a run with --channels {token.shards}, and this run has "
+        f"--channels {shards}: each channel resumes only the records it owns, so the inputs "
+        "must be spread the same way. Nothing was sent",
+        f"run the same command with --channels {token.shards} to resume; to load these inputs "
+        "again in full, use a new --channel, or drop the channels first "
+        "(snowpipe-stream drop-channel)",
+    )
+
+
+def token_input(
+    fmt: str,
+    labels: Sequence[str],
+    identify: Callable[[int, int | None], InputId],
+    token: Token,
+) -> int | None:
+    """The index of the input of this run that ``token`` is a record of (whatever its
+    ``/N``), or None when it belongs to another input."""
+    chain = Chain(fmt)
+    for i in range(len(labels)):
+        if chain.key(identify(i, token.count)) == token.base:
+            return i
+        chain.add(identify(i, None))
+    return None
+
+
 def resume_point(
     fmt: str,
     labels: Sequence[str],
@@ -188,12 +237,14 @@ def resume_point(
     channel: str,
     committed: str | None,
     restart: bool,
+    shards: int = 1,
 ) -> Resume:
     """Where this run resumes, given the channel's committed token (see the module docstring).
 
     ``labels`` name the inputs for messages; ``identify(i, count)`` is input ``i``'s identity
     with its hash over its first ``count`` records (None: up to ``IDENTITY_BYTES``). It reads
-    files, so it is called only when the committed token is one of ours.
+    files, so it is called only when the committed token is one of ours. ``shards`` is this
+    run's ``--channels``: a token of these inputs written with another is refused.
     """
     if committed is None:
         return Resume(0, 0, ())
@@ -212,7 +263,9 @@ def resume_point(
     before: list[InputId] = []
     chain = Chain(fmt)
     for i, label in enumerate(labels):
-        if chain.key(identify(i, token.count)) == token.key:
+        if chain.key(identify(i, token.count)) == token.base:
+            if token.shards != shards:
+                raise spread_refusal(channel, committed, token, label, shards)
             if restart:
                 raise Refusal(
                     f"--restart, but channel {channel!r} has committed record "

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -44,7 +44,7 @@ from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import InvalidRowError, SnowpipeError
-from .._ndjson import line_problem
+from .._ndjson import line_problem, object_lines
 from .._transport import Stats
 from ._common import (
     EXIT_DATAERR,
@@ -62,7 +62,17 @@ from ._common import (
     setup_logging,
     verbosity,
 )
-from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
+from ._identity import (
+    Chain,
+    Content,
+    InputId,
+    Refusal,
+    Resume,
+    parse_token,
+    resume_point,
+    spread_refusal,
+    token_input,
+)
 from ._readers import (
     EXIT_NOINPUT,
     BadInput,
@@ -79,6 +89,7 @@ from ._readers import (
     read_records,
     run_format,
 )
+from ._shards import ALL, MAX_CHANNELS, after, channel_names, family, stripes
 
 CHUNK_ROWS = 2000
 #: After Ctrl-C or SIGTERM: how long to wait for what was sent to commit before exiting.
@@ -162,13 +173,29 @@ def _client(config: ClientConfig, database: str, schema: str, pipe: str) -> Iter
     client.close()
 
 
+@dataclass
+class _Tally:
+    """New rows and bytes handed over, by every channel of the run."""
+
+    rows: int = 0
+    nbytes: int = 0
+
+
 class _Sender:
-    """Hands chunks of records of one input to the channel; counts what went in."""
+    """Hands chunks of records of one input to one channel; counts what went in."""
 
     def __init__(
-        self, client: Client, channel: Channel, bar: _Progress, config: ClientConfig
+        self,
+        client: Client,
+        channel: Channel,
+        bar: _Progress,
+        config: ClientConfig,
+        tally: _Tally,
+        plan: Resume,
     ) -> None:
-        self.client, self.channel, self.bar = client, channel, bar
+        self.client, self.channel, self.bar, self.tally = client, channel, bar, tally
+        #: Where this channel resumes (its committed token).
+        self.plan = plan
         self.max_lag = config.max_client_lag
         #: A chunk's records fit one request: the channel never has to split an append (its
         #: slow path), and a chunk's memory is bounded.
@@ -177,13 +204,26 @@ class _Sender:
         self.chunk: list[Record] = []
         self.key = ""
         self.chunk_at = 0.0
+        #: Bytes in ``chunk``; whether its key hashes only some of the input's first records.
+        self.size = 0
+        self.partial = False
         self.new_rows = self.new_bytes = 0
         #: The token of the last record handed over; None before the first.
         self.last: str | None = None
 
-    def begin(self, key: str) -> None:
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+    def skip(self, index: int) -> int:
+        """Records of input ``index`` this channel has committed (``ALL``: every one)."""
+        if index < self.plan.start:
+            return ALL
+        return self.plan.skip if index == self.plan.start else 0
+
+    def begin(self, key: str, partial: bool) -> None:
         """A new chunk starts (the caller appends its first record next)."""
-        self.key = key
+        self.key, self.partial, self.size = key, partial, 0
         self.chunk_at = SYSTEM_CLOCK.monotonic()
 
     def send_chunk(self) -> None:
@@ -193,7 +233,7 @@ class _Sender:
         pending = self.chunk[:]
         self.chunk.clear()
         self._send(pending)
-        self.bar.update(self.new_rows, self.new_bytes, _retries(self.client))
+        self.bar.update(self.tally.rows, self.tally.nbytes, _retries(self.client))
 
     def on_wait(self, would_block: bool) -> None:
         """Before each read from a stream: do not hold records while the writer is slow."""
@@ -231,8 +271,11 @@ class _Sender:
         self._count(records)
 
     def _count(self, records: list[Record]) -> None:
-        self.new_rows += sum(r.count for r in records)
-        self.new_bytes += sum(r.size for r in records)
+        rows, nbytes = sum(r.count for r in records), sum(r.size for r in records)
+        self.new_rows += rows
+        self.new_bytes += nbytes
+        self.tally.rows += rows
+        self.tally.nbytes += nbytes
         self.last = f"{self.key}:{records[-1].last}"
 
     def wait(self, timeout: float) -> str | None:
@@ -257,6 +300,7 @@ def ingest(
     commit_timeout: float,
     quiet: bool = False,
     as_json: bool = False,
+    shards: int = 1,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
@@ -264,42 +308,52 @@ def ingest(
     except BadInput as exc:
         return _unreadable(exc)
     fmt = run_format(sources)
+    names = channel_names(channel_name, shards)
+    labels = [s.label for s in sources]
+
+    def ident(i: int, count: int | None) -> InputId:
+        return identify(sources[i], count)
+
     with _client(config, database, schema, pipe) as client:
-        channel, status = client.open_channel(channel_name)
-        committed = status.last_committed_offset_token
+        opened = [client.open_channel(name) for name in names]
         try:
-            plan = resume_point(
-                fmt,
-                [s.label for s in sources],
-                lambda i, count: identify(sources[i], count),
-                channel_name,
-                committed,
-                restart,
-            )
+            plans = [
+                resume_point(
+                    fmt, labels, ident, name, st.last_committed_offset_token, restart, shards
+                )
+                for name, (_, st) in zip(names, opened, strict=True)
+            ]
+            _check_family(client, channel_name, names, fmt, labels, ident, shards)
         except BadInput as exc:  # reading the first records of an input to identify it
             return _unreadable(exc)
         if not quiet:
-            _announce(sources, plan.start, plan.skip, channel_name, committed)
-        with _Progress(progress, Meter(sources[plan.start :])) as bar:
-            sender = _Sender(client, channel, bar, config)
+            for name, plan, (_, st) in zip(names, plans, opened, strict=True):
+                _announce(sources, plan.start, plan.skip, name, st.last_committed_offset_token)
+        first = min(plans, key=lambda plan: plan.start)
+        tally = _Tally()
+        with _Progress(progress, Meter(sources[first.start :])) as bar:
+            senders = [
+                _Sender(client, channel, bar, config, tally, plan)
+                for (channel, _), plan in zip(opened, plans, strict=True)
+            ]
             try:
-                code, committed = _send_inputs(
-                    sender, sources, plan, fmt, channel_name, committed, commit_timeout
-                )
+                code, committed = _send_inputs(senders, sources, first, fmt, commit_timeout)
             except KeyboardInterrupt as stop:
-                _stop(sender, channel_name, stop)
+                _stop(senders, stop)
             except SnowpipeError:
-                click.echo(
-                    _committed_line(channel_name, channel.latest_committed_offset_token), err=True
-                )
+                for sender in senders:
+                    click.echo(
+                        _committed_line(sender.name, sender.channel.latest_committed_offset_token),
+                        err=True,
+                    )
                 raise
             if code != 0:
                 return code
         summary = Summary(
             f"{database}.{schema}.{pipe}",
             channel_name,
-            sender.new_rows,
-            sender.new_bytes,
+            tally.rows,
+            tally.nbytes,
             SYSTEM_CLOCK.monotonic() - started,
             committed,
             client.stats,
@@ -312,6 +366,29 @@ def ingest(
     return 0
 
 
+def _check_family(
+    client: Client,
+    channel_name: str,
+    names: list[str],
+    fmt: str,
+    labels: list[str],
+    ident: Callable[[int, int | None], InputId],
+    shards: int,
+) -> None:
+    """Refuse when another channel of the family (``NAME``, ``NAME-k``) holds records of these
+    inputs: they were spread over another number of channels (see ``_shards``)."""
+    others = [name for name in family(channel_name) if name not in names]
+    for name, st in client.get_channel_statuses(others, missing_ok=True).items():
+        committed = st.last_committed_offset_token
+        token = parse_token(committed) if committed is not None else None
+        if token is None or token.shards == shards:
+            continue
+        i = token_input(fmt, labels, ident, token)
+        if i is not None:
+            assert committed is not None
+            raise spread_refusal(name, committed, token, labels[i], shards)
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a finished run did, for a person (:meth:`lines`) or a script (:meth:`as_json`)."""
@@ -321,7 +398,8 @@ class Summary:
     rows: int
     nbytes: int
     seconds: float
-    committed: str | None
+    #: Each channel's committed offset token (one channel, or ``--channels N`` of them).
+    committed: dict[str, str | None]
     stats: Stats
 
     def as_json(self) -> dict[str, Any]:
@@ -336,7 +414,8 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self._secs, 1),
             "mb_per_second": round(self.nbytes / 1e6 / self._secs, 3),
-            "committed_offset": self.committed,
+            "committed_offset": self._single,
+            "channels": dict(self.committed),
             "nothing_new": self.rows == 0,
             "retries": {"401": s.retries_401, "429": s.retries_429, "5xx": s.retries_5xx},
             "reopens": s.reopens,
@@ -347,17 +426,30 @@ class Summary:
     def _secs(self) -> float:
         return max(self.seconds, 1e-3)
 
+    @property
+    def _single(self) -> str | None:
+        """The committed token when the run had one channel (None with several)."""
+        return next(iter(self.committed.values())) if len(self.committed) == 1 else None
+
     def lines(self) -> list[str]:
-        where = f"into {self.pipe} channel {self.channel}"
+        if len(self.committed) == 1:
+            where = f"into {self.pipe} channel {self.channel}"
+            offsets = f"committed offset {self._single}"
+        else:
+            names = list(self.committed)
+            where = f"into {self.pipe} channels {names[0]} .. {names[-1]}"
+            offsets = "committed offsets " + ", ".join(
+                f"{name} {token}" for name, token in self.committed.items()
+            )
         if self.rows == 0:
             out = [
                 f"ingested 0 new rows {where}: nothing new to send, every record of these "
-                f"inputs is committed; committed offset {self.committed}"
+                f"inputs is committed; {offsets}"
             ]
         else:
             out = [
-                f"ingested {plural(self.rows, 'new row')} {where}; committed offset "
-                f"{self.committed}; {size(self.nbytes)} in {self.seconds:.1f} s "
+                f"ingested {plural(self.rows, 'new row')} {where}; {offsets}; "
+                f"{size(self.nbytes)} in {self.seconds:.1f} s "
                 f"({self.rows / self._secs:,.0f} rows/s, {size(self.nbytes / self._secs)}/s)"
             ]
         s, notes = self.stats, []
@@ -397,32 +489,32 @@ def size(nbytes: float) -> str:
 
 
 def _send_inputs(
-    sender: _Sender,
+    senders: list[_Sender],
     sources: list[Source],
-    plan: Resume,
+    first: Resume,
     fmt: str,
-    channel_name: str,
-    committed: str | None,
     commit_timeout: float,
-) -> tuple[int, str | None]:
-    """Send every input from the resume point and wait for the commit: (exit code, the
-    committed offset token)."""
-    chain = Chain(fmt, plan.before)
-    source = sources[plan.start]
+) -> tuple[int, dict[str, str | None]]:
+    """Send every input from the resume points and wait for the commits: (exit code, each
+    channel's committed offset token). ``first`` is the resume point that starts earliest."""
+    chain = Chain(fmt, first.before, len(senders))
+    source = sources[first.start]
     try:
-        for i in range(plan.start, len(sources)):
+        for i in range(first.start, len(sources)):
             source = sources[i]
-            skip = plan.skip if i == plan.start else 0
-            chain.add(_read_input(sender, source, skip, chain))
+            chain.add(_read_input(senders, i, source, chain))
     except BadInput as exc:
         # Keep what came before the bad record: send (once: `chunk` holds only records
         # not yet handed over) and commit it, then stop.
         bad = exc
-        try:
-            sender.send_chunk()
-        except BadInput as earlier:  # a bad row before the bad line: report that one
-            bad = earlier
-        sender.wait(commit_timeout)
+        for sender in senders:
+            try:
+                sender.send_chunk()
+            except BadInput as earlier:  # a bad row before the bad line: report that one
+                if earlier.line < bad.line or bad is exc:
+                    bad = earlier
+        for sender in senders:
+            sender.wait(commit_timeout)
         click.echo(f"error: {bad}", err=True)
         guessed = guess_hint(bad, sources)
         if guessed is not None:
@@ -432,11 +524,13 @@ def _send_inputs(
             "the records before it are committed, and the rerun resumes after them",
             err=True,
         )
-        return EXIT_DATAERR, None
+        return EXIT_DATAERR, {}
     except ShortInput as short:
+        sender = short.sender if isinstance(short, _ShortFor) else senders[0]
+        committed = sender.channel.latest_committed_offset_token
         click.echo(
             f"error: {short.source} has {short.records:,} records, but channel "
-            f"{channel_name!r} has committed record {plan.skip:,} of it (offset token "
+            f"{sender.name!r} has committed record {sender.plan.skip:,} of it (offset token "
             f"{committed!r}): it was cut short or rewritten since. Nothing was sent",
             err=True,
         )
@@ -446,16 +540,23 @@ def _send_inputs(
             + ", or drop the channel first (snowpipe-stream drop-channel)",
             err=True,
         )
-        return EXIT_USAGE, None
-    committed = sender.wait(commit_timeout)
-    return 0, committed
+        return EXIT_USAGE, {}
+    return 0, {sender.name: sender.wait(commit_timeout) for sender in senders}
+
+
+class _ShortFor(ShortInput):
+    """An input ended before the record one channel (of several) resumes after."""
+
+    def __init__(self, source: str, records: int, sender: _Sender) -> None:
+        super().__init__(source, records)
+        self.sender = sender
 
 
 def _committed_line(channel_name: str, committed: str | None) -> str:
     return f"channel {channel_name!r} committed offset: {committed}"
 
 
-def _stop(sender: _Sender, channel_name: str, stop: KeyboardInterrupt) -> NoReturn:
+def _stop(senders: list[_Sender], stop: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C or SIGTERM: send what was read, wait briefly for its commit, say where a rerun
     resumes, exit 130 (Ctrl-C) or 143 (SIGTERM). A second signal ends the wait at once."""
     terminated = isinstance(stop, Terminated)
@@ -464,20 +565,31 @@ def _stop(sender: _Sender, channel_name: str, stop: KeyboardInterrupt) -> NoRetu
         f"{what}: sending what was read; waiting up to {STOP_WAIT_SECS:g} s for its commit",
         err=True,
     )
-    try:
-        sender.send_chunk()
-        committed = sender.wait(STOP_WAIT_SECS)
-    except (SnowpipeError, BadInput):
-        committed = sender.channel.latest_committed_offset_token
-    click.echo(_committed_line(channel_name, committed), err=True)
+    deadline = SYSTEM_CLOCK.monotonic() + STOP_WAIT_SECS
+    committed: dict[str, str | None] = {}
+    for sender in senders:
+        try:
+            sender.send_chunk()
+            left = max(deadline - SYSTEM_CLOCK.monotonic(), 0.0)
+            committed[sender.name] = sender.wait(left)
+        except (SnowpipeError, BadInput):
+            committed[sender.name] = sender.channel.latest_committed_offset_token
+        click.echo(_committed_line(sender.name, committed[sender.name]), err=True)
     click.echo(
         f"stopped by {what}; run the same command again to resume after the committed offset",
         err=True,
     )
     code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     if json_mode():
+        single = next(iter(committed.values())) if len(committed) == 1 else None
         echo_json(
-            {"ok": False, "exit_code": code, "stopped_by": what, "committed_offset": committed}
+            {
+                "ok": False,
+                "exit_code": code,
+                "stopped_by": what,
+                "committed_offset": single,
+                "channels": committed,
+            }
         )
     sys.exit(code)
 
@@ -497,8 +609,9 @@ def _unreadable(exc: BadInput) -> int:
     return EXIT_NOINPUT if isinstance(exc, NoInput) else EXIT_DATAERR
 
 
-def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> InputId:
-    """Hand every record of ``source`` after ``skip`` to the channel; its identity."""
+def _read_input(senders: list[_Sender], index: int, source: Source, chain: Chain) -> InputId:
+    """Hand every record of input ``index`` that its channel has not committed to that
+    channel (``_shards`` says which owns which); the input's identity."""
     content = None if source.stream else Content()
 
     def identity() -> InputId:
@@ -506,30 +619,82 @@ def _read_input(sender: _Sender, source: Source, skip: int, chain: Chain) -> Inp
             InputId(source.name, None, None) if content is None else content.identity(source.name)
         )
 
-    records = read_records(
-        source, skip, content, sender.on_wait if source.stream else None, sender.bar.meter
-    )
-    chunk, budget, size = sender.chunk, sender.max_bytes, 0
-    partial = False  # the chunk's key hashes only some of the input's first records
+    def on_wait(would_block: bool) -> None:
+        for sender in senders:
+            sender.on_wait(would_block)
+
+    skips = [sender.skip(index) for sender in senders]
+    skip = min(skips)
+    bar = senders[0].bar
+    records = read_records(source, skip, content, on_wait if source.stream else None, bar.meter)
+    if len(senders) > 1 and source.format.name == "ndjson":
+        records = _checked(records)
+    last = skip
+    try:
+        for record in records:
+            last = record.last
+            _deal(senders, record, skips, chain, identity, content)
+    except ShortInput as short:  # before the earliest resume point of its channels
+        raise _ShortFor(short.source, short.records, senders[skips.index(skip)]) from None
+    for sender in senders:
+        sender.send_chunk()  # a chunk never spans two inputs
+    for k, sender in enumerate(senders):
+        if skips[k] != ALL and last < skips[k]:
+            raise _ShortFor(source.label, last, sender)
+    return identity()
+
+
+def _checked(records: Iterator[Record]) -> Iterator[Record]:
+    """NDJSON records checked before they are dealt. With one channel, the channel's own check
+    of a chunk finds a bad line before anything after it is sent; with several, the records
+    after it could reach another channel first and be committed, and a rerun after the line is
+    deleted (records renumbered) would then skip or repeat records."""
     for record in records:
+        assert isinstance(record.row, bytes)
+        _, _, bad = object_lines(record.row)
+        if not bad:
+            yield record
+            continue
+        for number, one in enumerate(record.split(), 1):
+            if number == bad[0]:
+                assert isinstance(one.row, bytes)
+                reason = line_problem(one.row) or "not a JSON object"
+                raise BadInput(one.source, one.line, reason, one.unit)
+            yield one  # the lines before it go in, as with one channel
+
+
+def _deal(
+    senders: list[_Sender],
+    record: Record,
+    skips: list[int],
+    chain: Chain,
+    identity: Callable[[], InputId],
+    content: Content | None,
+) -> None:
+    """Hand ``record`` (or its parts) to the channels that own them and have not committed
+    them, cutting their chunks as :func:`_read_input` says."""
+    parts = ((0, record),) if len(senders) == 1 else stripes(record, len(senders))
+    for k, part in parts:
+        sender = senders[k]
+        if part.last <= skips[k]:
+            continue  # committed by its channel already
+        if part.number <= skips[k]:
+            part = after(part, skips[k])
+        chunk = sender.chunk
         if chunk and (
-            size + record.size > budget
+            sender.size + part.size > sender.max_bytes
             or len(chunk) >= CHUNK_ROWS
-            or (partial and content is not None and content.full)
+            or (sender.partial and content is not None and content.full)
         ):
-            # (A key made before the identity hash was full must not reach the records read
-            # after it: those go under the full key, so a rewritten file is noticed.)
+            # (A key made before the identity hash was full must not reach the records
+            # read after it: those go under the full key, so a rewritten file is noticed.)
             sender.send_chunk()
         if not chunk:
             # The key covers the records read so far, this one included: all of them are
-            # committed whenever a token of this chunk is (see _identity).
-            sender.begin(chain.key(identity()))
-            partial = content is not None and not content.full
-            size = 0
-        chunk.append(record)
-        size += record.size
-    sender.send_chunk()  # a chunk never spans two inputs
-    return identity()
+            # read before any token of this chunk can be committed (see _identity).
+            sender.begin(chain.key(identity()), content is not None and not content.full)
+        chunk.append(part)
+        sender.size += part.size
 
 
 def _announce(
@@ -588,6 +753,15 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
     envvar="SNOWFLAKE_CHANNEL",
     help="Channel name, one writer per channel (or SNOWFLAKE_CHANNEL, or 'channel' in --profile).",
 )
+@click.option(
+    "--channels",
+    "shards",
+    type=click.IntRange(1, MAX_CHANNELS),
+    default=1,
+    show_default=True,
+    help="Spread the records over N channels, NAME-1 .. NAME-N (Snowflake caps each "
+    "channel's throughput); a rerun must give the same N to resume.",
+)
 @input_options
 @click.option(
     "--compression",
@@ -632,6 +806,7 @@ def command(
     schema: str,
     pipe: str,
     channel: str,
+    shards: int,
     inputs: InputOptions,
     compression: str | None,
     batch_bytes: int | None,
@@ -659,6 +834,7 @@ def command(
         schema=schema,
         pipe=pipe,
         channel_name=channel,
+        shards=shards,
         inputs=inputs,
         input_id=input_id,
         restart=restart,
