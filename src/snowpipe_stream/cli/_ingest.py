@@ -44,6 +44,7 @@ from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import InvalidRowError, SnowpipeError
+from .._metrics import Metrics
 from .._ndjson import line_problem
 from .._transport import Stats
 from ._common import (
@@ -63,6 +64,7 @@ from ._common import (
     verbosity,
 )
 from ._identity import Chain, Content, InputId, Refusal, Resume, resume_point
+from ._metrics import metrics_options, serve_metrics
 from ._readers import (
     EXIT_NOINPUT,
     BadInput,
@@ -151,8 +153,10 @@ def _eta(done: int, total: int, elapsed: float) -> str:
 
 
 @contextmanager
-def _client(config: ClientConfig, database: str, schema: str, pipe: str) -> Iterator[Client]:
-    client = Client("snowpipe-stream-cli", database, schema, pipe, config=config)
+def _client(
+    config: ClientConfig, database: str, schema: str, pipe: str, metrics: Metrics | None
+) -> Iterator[Client]:
+    client = Client("snowpipe-stream-cli", database, schema, pipe, config=config, metrics=metrics)
     try:
         yield client
     except BaseException:
@@ -257,6 +261,8 @@ def ingest(
     commit_timeout: float,
     quiet: bool = False,
     as_json: bool = False,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
@@ -264,8 +270,15 @@ def ingest(
     except BadInput as exc:
         return _unreadable(exc)
     fmt = run_format(sources)
-    with _client(config, database, schema, pipe) as client:
+    with (
+        serve_metrics(metrics_host, metrics_port, quiet) as metrics,
+        _client(config, database, schema, pipe, metrics) as client,
+    ):
         channel, status = client.open_channel(channel_name)
+        if metrics is not None:
+            # A listener has the client's watcher poll commits while rows are out, so the
+            # committed figures move during the run, not only at its final wait.
+            channel.on_commit(_ignore)
         committed = status.last_committed_offset_token
         try:
             plan = resume_point(
@@ -451,6 +464,10 @@ def _send_inputs(
     return 0, committed
 
 
+def _ignore(progress: object) -> None:
+    pass
+
+
 def _committed_line(channel_name: str, committed: str | None) -> str:
     return f"channel {channel_name!r} committed offset: {committed}"
 
@@ -623,6 +640,7 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
 )
+@metrics_options
 @json_option
 @connection_options
 @handle_errors
@@ -640,6 +658,8 @@ def command(
     restart: bool,
     no_progress: bool,
     as_json: bool,
+    metrics_host: str,
+    metrics_port: int | None,
     **opts: Any,
 ) -> None:
     """Stream FILES (NDJSON, JSON arrays, CSV/TSV, Parquet, Arrow; compressed or not; - for
@@ -666,4 +686,6 @@ def command(
         progress=not no_progress and level >= 0 and sys.stderr.isatty(),
         quiet=level < 0,
         as_json=as_json,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
