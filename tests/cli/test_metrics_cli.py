@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import httpx
@@ -170,3 +171,26 @@ def test_serve_metrics_closes_its_port_however_the_run_ends(
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     with serve_metrics("127.0.0.1", None, quiet=False) as nothing:
         assert nothing is None
+
+
+def test_without_the_extra_the_run_exits_2_naming_it(emu: Emulator) -> None:
+    # prometheus-client hidden as if the [metrics] extra were not installed.
+    argv = ["snowpipe-stream", "ingest", "-", "--input-id", "feed", *PIPE_ARGS, "--channel", "c1"]
+    code = (
+        f"import sys; sys.modules['prometheus_client'] = None; sys.argv = {argv!r}; "
+        "from snowpipe_stream.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env_for(emu, SNOWFLAKE_METRICS_PORT="0"),
+        input=b'{"n": 1}\n',
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert "--metrics-port needs prometheus-client, which is not installed" in stderr
+    assert 'install it with: pip install "snowpipe-stream[metrics]"' in stderr
+    assert "Traceback" not in stderr
+    assert emu.stats()["requests"] == {}
