@@ -36,6 +36,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._keys import PrivateKey
+from ._metrics import Metrics, OpenTelemetryMetrics, PrometheusMetrics
 from ._protocol import ChannelStatus
 from ._resume import ReplayMismatchError, UnitResult, awrite_unit, write_unit
 from ._tokens import JwtManager, TokenState
@@ -66,11 +67,14 @@ __all__ = [
     "InvalidChannelNameError",
     "InvalidRowError",
     "JwtManager",
+    "Metrics",
     "NotFoundError",
     "OffsetTokenError",
+    "OpenTelemetryMetrics",
     "PermissionDeniedError",
     "PrivateKey",
     "PrivateKeyError",
+    "PrometheusMetrics",
     "ReplayMismatchError",
     "RowTooLargeError",
     "RowTypeError",

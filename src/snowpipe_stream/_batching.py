@@ -44,8 +44,10 @@ class Batch:
     sent: bool = False
     #: The caller's tokens of its rows, so that a wait for any of them knows this batch.
     tokens: set[str] = field(default_factory=set)
-    #: When (monotonic) its oldest row was appended, and when Snowflake accepted it.
+    #: When (monotonic) its oldest row was appended, when it was first sent, and when
+    #: Snowflake accepted it.
     first_at: float | None = None
+    first_send_at: float | None = None
     sent_at: float | None = None
 
     @property

@@ -80,6 +80,7 @@ from ._exceptions import (
     ServerError,
     SnowpipeError,
 )
+from ._metrics import pipe_label
 from ._ndjson import encode_lines, line_problem, object_lines, plain, prepare, prepare_many
 from ._protocol import (
     DROPPED_CODES,
@@ -175,11 +176,14 @@ class ChannelCore:
         self.core = core
         self.database, self.schema, self.pipe, self.name = database, schema, pipe, name
         self.send_lock = send_lock
+        self.metrics = core.metrics
+        #: The labels of this channel's series: (pipe, channel).
+        self.labels = (pipe_label(database, schema, pipe), name)
         self.builder = BatchBuilder(cfg.max_request_bytes)
         self._now = core.clock.monotonic
         self.ready: deque[Batch] = deque()
         self.inflight: deque[Batch] = deque()
-        self.inflight_bytes = 0
+        self._inflight_bytes = 0
         #: End tokens of the batches in ready and inflight.
         self.kept_ends: set[str] = set()
         #: Recently committed end tokens, oldest first.
@@ -209,6 +213,16 @@ class ChannelCore:
         self.events: deque[Event] = deque()
         #: Seconds from an append's acceptance to the status that showed it committed (EWMA).
         self.commit_latency: float | None = None
+
+    @property
+    def inflight_bytes(self) -> int:
+        """Bytes of the batches in ``inflight``; the metrics' gauge follows every change."""
+        return self._inflight_bytes
+
+    @inflight_bytes.setter
+    def inflight_bytes(self, nbytes: int) -> None:
+        self._inflight_bytes = nbytes
+        self.metrics.inflight(*self.labels, nbytes)
 
     # --- buffering (pure; the shell holds the state lock) -----------------------------------
 
@@ -510,13 +524,19 @@ class ChannelCore:
         self.released[batch.end_token] = None
         if len(self.released) > RELEASED_MEMORY:
             del self.released[next(iter(self.released))]
+        now = self.core.clock.monotonic()
         if batch.sent_at is not None:
-            seen = self.core.clock.monotonic() - batch.sent_at
+            seen = now - batch.sent_at
             old = self.commit_latency
             self.commit_latency = seen if old is None else old + LATENCY_WEIGHT * (seen - old)
         if not batch.sent:  # committed although its answer was lost
             batch.sent = True
             self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
+            self.metrics.appended(*self.labels, batch.rows, batch.nbytes)
+        first = batch.first_send_at
+        self.metrics.committed(
+            *self.labels, batch.rows, batch.nbytes, None if first is None else now - first
+        )
 
     # --- flows ----------------------------------------------------------------------------
 
@@ -666,6 +686,9 @@ class ChannelCore:
             self.ready.popleft()
             self.inflight.append(batch)
             self.inflight_bytes += batch.nbytes
+            started = self.core.clock.monotonic()
+            if batch.first_send_at is None:
+                batch.first_send_at = started
             try:
                 resp = yield Call(op)
             except ChannelInvalidatedError as exc:
@@ -697,10 +720,12 @@ class ChannelCore:
             self.continuation = parse_append(resp.content, self.name)
             self.session = resp.headers.get("x-snowflake-session")
             batch.sent_at = self.core.clock.monotonic()
+            self.metrics.append_latency(*self.labels, batch.sent_at - started)
             self.recoveries_without_progress = 0
             if not batch.sent:
                 batch.sent = True
                 self.core.stats.add(rows_appended=batch.rows, bytes_sent=batch.nbytes)
+                self.metrics.appended(*self.labels, batch.rows, batch.nbytes)
             if self._time_to_poll():
                 # Opportunistic commit tracking: release what committed meanwhile, so memory
                 # stays well below max_inflight_bytes during a long stream.
@@ -771,6 +796,7 @@ class ChannelCore:
     def _recover_flow(self) -> Flow[None]:
         """Reopen the channel and replay what did not commit (holding the send lock)."""
         self.core.stats.add(reopens=1)
+        self.metrics.reopened(*self.labels)
         # Look before reopening: an open would take the channel from a new owner, or create a
         # dropped one again.
         try:
@@ -874,6 +900,7 @@ class ChannelCore:
         if seen is None or now <= seen:
             return
         self.core.stats.add(rows_rejected=now - seen)
+        self.metrics.error_rows(*self.labels, now - seen)
         if self.listening:
             self.events.append(
                 ErrorRows(

@@ -23,6 +23,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
 from ._constants import DEFAULT_EXIT_CLOSE_TIMEOUT_SECS
 from ._exceptions import ClosedError, ConfigError, SnowpipeError
+from ._metrics import NOOP, Metrics
 from ._names import channel_key, check_channel_name
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
@@ -46,6 +47,7 @@ class _BaseClient:
         pipe: str,
         config: ClientConfig | None,
         clock: Clock | None,
+        metrics: Metrics | None,
         config_kwargs: dict[str, Any],
     ) -> None:
         for label, value in (
@@ -63,7 +65,12 @@ class _BaseClient:
         self.client_name = client_name
         self.database, self.schema, self.pipe = database, schema, pipe
         self.config = config
-        self._core = Core(config, clock or SYSTEM_CLOCK)
+        if metrics is not None and not isinstance(metrics, Metrics):
+            raise TypeError(
+                f"metrics must be a snowpipe_stream.Metrics (PrometheusMetrics(), "
+                f"OpenTelemetryMetrics(), ...), got {type(metrics).__name__}"
+            )
+        self._core = Core(config, clock or SYSTEM_CLOCK, metrics or NOOP)
         self._closed = False
 
     @property
@@ -130,7 +137,9 @@ class Client(_BaseClient):
 
     ``config`` is a :class:`ClientConfig`; without one, keyword arguments and the environment
     build it (``Client("app", "DB", "S", "P", account=..., user=..., private_key_file=...)``).
-    ``transport`` and ``clock`` are for tests (``httpx.MockTransport``, ``FakeClock``).
+    ``metrics`` records what the client does (:class:`PrometheusMetrics`,
+    :class:`OpenTelemetryMetrics`; nothing by default). ``transport`` and ``clock`` are for
+    tests (``httpx.MockTransport``, ``FakeClock``).
     """
 
     def __init__(
@@ -143,9 +152,10 @@ class Client(_BaseClient):
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
         **config_kwargs: Any,
     ) -> None:
-        super().__init__(client_name, database, schema, pipe, config, clock, config_kwargs)
+        super().__init__(client_name, database, schema, pipe, config, clock, metrics, config_kwargs)
         self._driver = SyncDriver(self._core, transport)
         self._channels: dict[str, Channel] = {}
         #: Channels replaced by a newer open_channel, or dropped, that still held rows.
@@ -379,9 +389,10 @@ class AsyncClient(_BaseClient):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
         **config_kwargs: Any,
     ) -> None:
-        super().__init__(client_name, database, schema, pipe, config, clock, config_kwargs)
+        super().__init__(client_name, database, schema, pipe, config, clock, metrics, config_kwargs)
         self._driver = AsyncDriver(self._core, transport)
         self._channels: dict[str, AsyncChannel] = {}
         self._retired: list[AsyncChannel] = []

@@ -50,6 +50,7 @@ from ._exceptions import (
     SnowpipeError,
     make_status_error,
 )
+from ._metrics import CREDENTIAL_KINDS, ENDPOINTS, NOOP, Metrics
 from ._protocol import (
     BACKPRESSURE_CODES,
     Op,
@@ -163,11 +164,16 @@ class Stats:
 
 
 class Core:
-    """What every request of one client shares: config, credentials, policy, stats, clock."""
+    """What every request of one client shares: config, credentials, policy, stats, clock,
+    metrics."""
 
-    def __init__(self, config: ClientConfig, clock: Clock) -> None:
+    def __init__(self, config: ClientConfig, clock: Clock, metrics: Metrics = NOOP) -> None:
         self.config = config
         self.clock = clock
+        self.metrics = metrics
+        #: The credential's mints reported to ``metrics`` so far.
+        self._mints_reported = 0
+        self._mints_lock = threading.Lock()
         self.random = random.Random()
         self.policy = RetryPolicy(
             retry_on_unauthorized=config.retry_on_unauthorized,
@@ -248,6 +254,7 @@ class Core:
         token, expires_at = parse_scoped_token(resp.content, now)
         self.scoped.set(token, expires_at, now, self.clock.monotonic())
         self.stats.add(scoped_exchanges=1)
+        self.metrics.token_exchanged()
         _auth_log.info(
             "scoped token exchanged (%d chars, expires in %.0f s)", len(token), expires_at - now
         )
@@ -291,6 +298,7 @@ class Core:
                 failure: httpx.TransportError | None = exc
             else:
                 failure = None
+            self._count_attempt(op, outcome)
             decision = decide(
                 self.policy,
                 attempts,
@@ -314,13 +322,27 @@ class Core:
                 continue
             raise self._error(op, resp, outcome, decision.action, decision.reason, failure)
 
+    def _count_attempt(self, op: Op, outcome: Outcome) -> None:
+        """Metrics of one attempt: its endpoint and status, and the credentials minted for it."""
+        self.metrics.request(ENDPOINTS[op.kind], outcome.failure or str(outcome.status))
+        if op.host == "control":
+            minted = self.jwt.mint_count
+            with self._mints_lock:
+                new = minted - self._mints_reported
+                self._mints_reported = max(minted, self._mints_reported)
+            if new > 0:
+                kind = CREDENTIAL_KINDS.get(self.jwt.token_type, self.jwt.token_type.lower())
+                self.metrics.credential_minted(kind, new)
+
     def _log_retry(self, op: Op, outcome: Outcome, delay: float, attempts: Attempts) -> None:
         if outcome.status == 401:
             self.stats.add(retries_401=1)
+            self.metrics.retried("401")
             _log.warning("received 401 from %s; refreshing credentials and retrying", op.what)
         elif outcome.status == 429 or outcome.code in BACKPRESSURE_CODES:
             # Backpressure codes are throttling whatever the status: counted and told as such.
             self.stats.add(retries_429=1)
+            self.metrics.retried("429")
             _log.warning(
                 "received %s from %s; backing off %.1f s (attempt %d of %d)",
                 outcome.status if outcome.status == 429 else f"{outcome.status} {outcome.code}",
@@ -331,6 +353,7 @@ class Core:
             )
         else:
             self.stats.add(retries_5xx=1)
+            self.metrics.retried("connection" if outcome.failure else "5xx")
             _log.warning(
                 "%s from %s; retrying in %.2f s (attempt %d of %d)",
                 _FAILURE_WORDS.get(outcome.failure or "", f"received {outcome.status}"),

@@ -11,6 +11,8 @@ import os
 
 import polars
 import pyarrow
+from opentelemetry import metrics as otel
+from prometheus_client import CollectorRegistry
 
 from snowpipe_stream import (
     AsyncChannel,
@@ -27,8 +29,11 @@ from snowpipe_stream import (
     DiagnosticStep,
     ErrorRows,
     JwtManager,
+    Metrics,
     OffsetTokenError,
+    OpenTelemetryMetrics,
     PrivateKey,
+    PrometheusMetrics,
     ReplayMismatchError,
     SnowpipeError,
     UnitResult,
@@ -160,3 +165,31 @@ def diagnosis_usage(config: ClientConfig) -> bool:
         error: SnowpipeError | None = step.error
         del name, detail, elapsed, error
     return all(step.ok for step in steps)
+
+
+class CountingMetrics(Metrics):
+    """A caller's own recorder: the base class's methods are the hooks to override."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def committed(
+        self, pipe: str, channel: str, rows: int, nbytes: int, seconds: float | None
+    ) -> None:
+        self.rows += rows
+
+
+def metrics_usage(config: ClientConfig) -> None:
+    prometheus = PrometheusMetrics(CollectorRegistry())
+    PrometheusMetrics()  # the default registry
+    telemetry = OpenTelemetryMetrics(otel.get_meter("app"))
+    OpenTelemetryMetrics()
+    with Client("app", "DB", "S", "P", config=config, metrics=prometheus) as client:
+        client.open_channel("ch")
+    asyncio.run(_async_metrics(config, telemetry))
+    Client("app", "DB", "S", "P", config=config, metrics=CountingMetrics()).close()
+
+
+async def _async_metrics(config: ClientConfig, metrics: Metrics) -> None:
+    async with AsyncClient("app", "DB", "S", "P", config=config, metrics=metrics):
+        pass

@@ -44,6 +44,7 @@ from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import InvalidRowError, SnowpipeError
+from .._metrics import Metrics
 from .._ndjson import line_problem, object_lines
 from .._transport import Stats
 from ._common import (
@@ -73,6 +74,7 @@ from ._identity import (
     spread_refusal,
     token_input,
 )
+from ._metrics import metrics_options, serve_metrics
 from ._readers import (
     EXIT_NOINPUT,
     BadInput,
@@ -162,8 +164,10 @@ def _eta(done: int, total: int, elapsed: float) -> str:
 
 
 @contextmanager
-def _client(config: ClientConfig, database: str, schema: str, pipe: str) -> Iterator[Client]:
-    client = Client("snowpipe-stream-cli", database, schema, pipe, config=config)
+def _client(
+    config: ClientConfig, database: str, schema: str, pipe: str, metrics: Metrics | None
+) -> Iterator[Client]:
+    client = Client("snowpipe-stream-cli", database, schema, pipe, config=config, metrics=metrics)
     try:
         yield client
     except BaseException:
@@ -301,6 +305,8 @@ def ingest(
     quiet: bool = False,
     as_json: bool = False,
     shards: int = 1,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
 ) -> int:
     started = SYSTEM_CLOCK.monotonic()
     try:
@@ -314,8 +320,16 @@ def ingest(
     def ident(i: int, count: int | None) -> InputId:
         return identify(sources[i], count)
 
-    with _client(config, database, schema, pipe) as client:
+    with (
+        serve_metrics(metrics_host, metrics_port, quiet) as metrics,
+        _client(config, database, schema, pipe, metrics) as client,
+    ):
         opened = [client.open_channel(name) for name in names]
+        if metrics is not None:
+            # A listener has the client's watcher poll commits while rows are out, so the
+            # committed figures move during the run, not only at its final wait.
+            for channel, _ in opened:
+                channel.on_commit(_ignore)
         try:
             plans = [
                 resume_point(
@@ -550,6 +564,10 @@ class _ShortFor(ShortInput):
     def __init__(self, source: str, records: int, sender: _Sender) -> None:
         super().__init__(source, records)
         self.sender = sender
+
+
+def _ignore(progress: object) -> None:
+    pass
 
 
 def _committed_line(channel_name: str, committed: str | None) -> str:
@@ -797,6 +815,7 @@ def run_ingest(config: ClientConfig, **kwargs: Any) -> None:
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a terminal)."
 )
+@metrics_options
 @json_option
 @connection_options
 @handle_errors
@@ -815,6 +834,8 @@ def command(
     restart: bool,
     no_progress: bool,
     as_json: bool,
+    metrics_host: str,
+    metrics_port: int | None,
     **opts: Any,
 ) -> None:
     """Stream FILES (NDJSON, JSON arrays, CSV/TSV, Parquet, Arrow; compressed or not; - for
@@ -842,4 +863,6 @@ def command(
         progress=not no_progress and level >= 0 and sys.stderr.isatty(),
         quiet=level < 0,
         as_json=as_json,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
