@@ -184,17 +184,32 @@ def ingest_rss(tmp: Path, key: PrivateKey, size_mb: int) -> list[str]:
             f.write(block.replace(b'"ok"', b'"o%d"' % (n % 10)))
             written += len(block)
             n += 1
-    from .bench_inputs import measure  # one way to run and measure `ingest`
+    from . import bench_inputs  # one way to run and measure `ingest`
 
-    rss_mb, elapsed, summary = measure(key, tmp, data, "big")
+    rows = []
+    summaries = []
+    for shards in (1, 2, 4):
+        rss_mb, elapsed, summary = bench_inputs.measure(
+            key, tmp, data, "big", "--channels", str(shards)
+        )
+        cpu = bench_inputs.LAST_CPU
+        rows.append(
+            f"| {shards} | {elapsed:.1f} | {written / elapsed / 1e6:.0f} | {rss_mb:.0f} | "
+            f"{cpu:.1f} ({cpu / elapsed:.0%} of a core) |"
+        )
+        summaries.append(f"    {summary}")
     data.unlink()
     return [
         "## `snowpipe-stream ingest` of a large NDJSON file",
         "",
-        f"{written / 1e6:,.0f} MB file: peak RSS {rss_mb:.0f} MB, {elapsed:.1f} s "
-        f"({written / elapsed / 1e6:.0f} MB/s) including start-up.",
+        f"{written / 1e6:,.0f} MB file, into the emulator in this process (plain HTTP), `ingest` "
+        "in its own; time including start-up; CPU is the `ingest` process's user + system.",
         "",
-        f"    {summary}",
+        "| --channels | seconds | MB/s | peak RSS MB | ingest CPU s |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        *summaries,
         "",
     ]
 

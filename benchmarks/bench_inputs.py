@@ -42,8 +42,16 @@ def write_array(path: Path, size_mb: int) -> int:
     return path.stat().st_size
 
 
-def measure(key: PrivateKey, tmp: Path, data: Path, channel: str) -> tuple[float, float, str]:
-    """Peak RSS (MB) and seconds of one ingest of ``data``, and its summary line."""
+#: CPU seconds of the last measured ``ingest`` process.
+LAST_CPU = 0.0
+
+
+def measure(
+    key: PrivateKey, tmp: Path, data: Path, channel: str, *args: str
+) -> tuple[float, float, str]:
+    """Peak RSS (MB) and seconds of one ingest of ``data`` (with ``args``), and its summary
+    line; the CPU seconds (user + system) of the ``ingest`` process are in ``LAST_CPU``."""
+    global LAST_CPU
     key_file = tmp / "k.p8"
     key_file.write_bytes(key.private_key_pem())
     exe = str(Path(sys.executable).parent / "snowpipe-stream")
@@ -62,13 +70,15 @@ def measure(key: PrivateKey, tmp: Path, data: Path, channel: str) -> tuple[float
                 "-c",
                 "import resource, subprocess, sys; "
                 "r = subprocess.run(sys.argv[1:]).returncode; "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+                "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                "print(u.ru_utime + u.ru_stime); print(u.ru_maxrss); "
                 "sys.exit(r)",
                 exe,
                 "ingest",
                 str(data),
                 *("--database", DB, "--schema", SCHEMA, "--pipe", PIPE),
                 *("--channel", channel, "--no-progress"),
+                *args,
             ],
             env=env,
             capture_output=True,
@@ -79,7 +89,8 @@ def measure(key: PrivateKey, tmp: Path, data: Path, channel: str) -> tuple[float
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     lines = out.stdout.strip().splitlines()
-    return int(lines[-1]) / 1024, elapsed, lines[-2]
+    LAST_CPU = float(lines[-2])
+    return int(lines[-1]) / 1024, elapsed, lines[-3]
 
 
 def inputs(key: PrivateKey, tmp: Path, size_mb: int, gz_rows: int = 200_000) -> list[str]:

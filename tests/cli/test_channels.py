@@ -157,3 +157,22 @@ def test_deleting_the_bad_line_instead_loses_and_repeats_nothing(
     assert out.returncode == 0, out.stderr
     values = committed(emu, "c1-1") + committed(emu, "c1-2")
     assert sorted(values) == [n for n in range(1, 6001) if n != 2_700]
+
+
+def test_one_channel_sends_nothing_after_a_bad_line_found_by_the_channel(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # With one channel, lines are checked by the channel, in the worker that appends while the
+    # next chunks are read: the chunks read after the bad one must never be appended.
+    lines = [json.dumps({"n": i, "pad": "p" * 40}) for i in range(1, 30_001)]
+    lines[20_000 - 1] = "{oops"  # starts like an object: it reaches the channel in a block
+    data = tmp_path / "bad.ndjson"
+    data.write_text("\n".join(lines) + "\n")
+    out = ingest(emu, str(data), extra=("--batch-bytes", "64KiB"))
+    assert out.returncode == 65 and f"{data}:20000: invalid JSON" in out.stderr, out.stderr
+    assert committed(emu) == list(range(1, 20_000))
+    del lines[20_000 - 1]
+    data.write_text("\n".join(lines) + "\n")
+    out = ingest(emu, str(data), extra=("--batch-bytes", "64KiB"))
+    assert out.returncode == 0, out.stderr
+    assert committed(emu) == [n for n in range(1, 30_001) if n != 20_000]

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ from .._channel import Channel
 from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
-from .._exceptions import InvalidRowError, SnowpipeError
+from .._exceptions import CommitTimeoutError, InvalidRowError, SnowpipeError
 from .._metrics import Metrics
 from .._ndjson import line_problem, object_lines
 from .._transport import Stats
@@ -179,10 +181,96 @@ def _client(
 
 @dataclass
 class _Tally:
-    """New rows and bytes handed over, by every channel of the run."""
+    """New rows and bytes handed over, by every channel of the run (counted by their
+    workers: see :class:`_Worker`)."""
 
     rows: int = 0
     nbytes: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.nbytes += nbytes
+
+
+class _Worker:
+    """A thread that makes one channel's appends, in the order they were handed over, so that
+    reading goes on while a request is out (and, with ``--channels``, the channels' requests
+    are out at the same time).
+
+    At most ``DEPTH`` chunks are handed over and not yet appended: the reader waits beyond
+    that (memory stays bounded). The first error of an append stops the worker for good: it is
+    raised once, in the reading thread, by the next :meth:`put` or :meth:`drain`, and nothing
+    handed over after the failed chunk is appended (those records are not committed, so a rerun
+    sends them: with one channel, nothing after a bad line is ever sent).
+    """
+
+    DEPTH = 2
+
+    def __init__(self, name: str) -> None:
+        self._items: deque[Callable[[], None]] = deque()
+        self._cond = threading.Condition()
+        #: Chunks handed over and not done (queued, or being appended).
+        self._busy = 0
+        self._error: BaseException | None = None
+        self._failed = self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"snowpipe-stream-ingest-{name}"
+        )
+        self._thread.start()
+
+    def put(self, item: Callable[[], None]) -> None:
+        """Queue ``item``; waits while ``DEPTH`` are not done; raises the worker's error."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._busy < self.DEPTH or self._failed)
+            self._raise()
+            if self._failed:
+                return  # never run: see the class docstring
+            self._items.append(item)
+            self._busy += 1
+            self._cond.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until everything handed over is done (False after ``timeout``); raises the
+        worker's error."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._busy == 0 or self._failed, timeout)
+            self._raise()
+            return done
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._items or self._closed)
+                if not self._items:
+                    return
+                item = self._items[0]
+            try:
+                item()
+            except BaseException as exc:  # handed to the reading thread
+                with self._cond:
+                    self._error, self._failed = exc, True
+                    self._items.clear()
+                    self._busy = 0
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._items.popleft()
+                self._busy -= 1
+                self._cond.notify_all()
 
 
 class _Sender:
@@ -212,8 +300,9 @@ class _Sender:
         self.size = 0
         self.partial = False
         self.new_rows = self.new_bytes = 0
-        #: The token of the last record handed over; None before the first.
+        #: The token of the last record appended; None before the first.
         self.last: str | None = None
+        self.worker = _Worker(channel.name)
 
     @property
     def name(self) -> str:
@@ -234,9 +323,9 @@ class _Sender:
         """Hand the chunk over (the list is emptied in place: callers keep a reference)."""
         if not self.chunk:
             return
-        pending = self.chunk[:]
+        pending, key = self.chunk[:], self.key
         self.chunk.clear()
-        self._send(pending)
+        self.worker.put(lambda: self._send(pending, key))
         self.bar.update(self.tally.rows, self.tally.nbytes, _retries(self.client))
 
     def on_wait(self, would_block: bool) -> None:
@@ -247,43 +336,54 @@ class _Sender:
         if would_block or late:
             self.send_chunk()
             if late:  # they have waited long enough here: no second wait in the channel
-                self.channel.flush()
+                self.worker.put(self.channel.flush)
 
-    def _append(self, records: list[Record]) -> None:
+    def _append(self, records: list[Record], key: str) -> None:
         rows = [r.row for r in records]
-        first, final = f"{self.key}:{records[0].number}", f"{self.key}:{records[-1].last}"
+        first, final = f"{key}:{records[0].number}", f"{key}:{records[-1].last}"
         if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
             self.channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
         else:
             self.channel.append_rows(cast("list[dict[str, Any]]", rows), first, final)
 
-    def _send(self, records: list[Record]) -> None:
+    def _send(self, records: list[Record], key: str) -> None:
+        """Append a chunk (in the worker's thread)."""
         try:
-            self._append(records)
+            self._append(records, key)
         except InvalidRowError:
             # Find the row at fault: the rows before it go in, it is reported.
             for record in (one for r in records for one in r.split()):
                 try:
-                    self._append([record])
+                    self._append([record], key)
                 except InvalidRowError as exc:
                     reason = str(exc)
                     if isinstance(record.row, bytes):
                         reason = line_problem(record.row) or reason
                     raise BadInput(record.source, record.line, reason, record.unit) from None
-                self._count([record])
+                self._count([record], key)
             return
-        self._count(records)
+        self._count(records, key)
 
-    def _count(self, records: list[Record]) -> None:
+    def _count(self, records: list[Record], key: str) -> None:
         rows, nbytes = sum(r.count for r in records), sum(r.size for r in records)
         self.new_rows += rows
         self.new_bytes += nbytes
-        self.tally.rows += rows
-        self.tally.nbytes += nbytes
-        self.last = f"{self.key}:{records[-1].last}"
+        self.tally.add(rows, nbytes)
+        self.last = f"{key}:{records[-1].last}"
 
     def wait(self, timeout: float) -> str | None:
-        """Wait until every record handed over is committed; the committed token."""
+        """Wait until every record handed over is appended and committed; the committed
+        token. Raises the error that stopped the worker, if one did."""
+        started = SYSTEM_CLOCK.monotonic()
+        if not self.worker.drain(timeout):
+            committed = self.channel.latest_committed_offset_token
+            raise CommitTimeoutError(
+                f"channel {self.name!r}: records read were still being sent after "
+                f"{timeout:g} s (committed offset token {committed!r})",
+                channel=self.name,
+                last_committed=committed,
+            )
+        timeout = max(timeout - (SYSTEM_CLOCK.monotonic() - started), 0.01)
         final = self.last
         if final is None:
             return self.channel.latest_committed_offset_token
@@ -314,6 +414,14 @@ def ingest(
     except BadInput as exc:
         return _unreadable(exc)
     fmt = run_format(sources)
+    if shards > 1:
+        # The channels share the in-flight budget (rows sent and kept until committed), so
+        # memory does not grow with --channels.
+        config = config.replace(
+            max_inflight_bytes=max(
+                config.max_inflight_bytes // shards, 2 * config.max_request_bytes
+            )
+        )
     names = channel_names(channel_name, shards)
     labels = [s.label for s in sources]
 
@@ -361,6 +469,9 @@ def ingest(
                         err=True,
                     )
                 raise
+            finally:
+                for sender in senders:
+                    sender.worker.close()
             if code != 0:
                 return code
         summary = Summary(
@@ -517,6 +628,8 @@ def _send_inputs(
         for i in range(first.start, len(sources)):
             source = sources[i]
             chain.add(_read_input(senders, i, source, chain))
+        for sender in senders:
+            sender.worker.drain()  # a bad row found by its channel is raised here at the latest
     except BadInput as exc:
         # Keep what came before the bad record: send (once: `chunk` holds only records
         # not yet handed over) and commit it, then stop.
@@ -524,8 +637,9 @@ def _send_inputs(
         for sender in senders:
             try:
                 sender.send_chunk()
+                sender.worker.drain()
             except BadInput as earlier:  # a bad row before the bad line: report that one
-                if earlier.line < bad.line or bad is exc:
+                if bad is exc or earlier.line < bad.line:
                     bad = earlier
         for sender in senders:
             sender.wait(commit_timeout)
