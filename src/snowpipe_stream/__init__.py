@@ -36,6 +36,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._keys import PrivateKey
+from ._logfields import JsonFormatter
 from ._protocol import ChannelStatus
 from ._resume import ReplayMismatchError, UnitResult, awrite_unit, write_unit
 from ._tokens import JwtManager, TokenState
@@ -65,6 +66,7 @@ __all__ = [
     "ErrorRows",
     "InvalidChannelNameError",
     "InvalidRowError",
+    "JsonFormatter",
     "JwtManager",
     "NotFoundError",
     "OffsetTokenError",

@@ -7,6 +7,7 @@ types fails the type check.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import polars
@@ -26,6 +27,7 @@ from snowpipe_stream import (
     CommitProgress,
     DiagnosticStep,
     ErrorRows,
+    JsonFormatter,
     JwtManager,
     OffsetTokenError,
     PrivateKey,
@@ -160,3 +162,11 @@ def diagnosis_usage(config: ClientConfig) -> bool:
         error: SnowpipeError | None = step.error
         del name, detail, elapsed, error
     return all(step.ok for step in steps)
+
+
+def json_logs_usage() -> logging.Handler:
+    handler = logging.StreamHandler()
+    formatter: logging.Formatter = JsonFormatter()
+    handler.setFormatter(formatter)
+    logging.getLogger("snowpipe_stream").addHandler(handler)
+    return handler
