@@ -26,12 +26,25 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FIELDS", "JsonFormatter", "log_fields"]
+__all__ = [
+    "FIELDS",
+    "LOG_FORMATS",
+    "LOG_FORMAT_ENV",
+    "JsonFormatter",
+    "env_log_format",
+    "log_fields",
+]
 
 #: The structured fields, in the order :class:`JsonFormatter` writes them.
 FIELDS = ("channel", "pipe", "request_id", "attempt", "status", "endpoint", "fingerprint")
+
+#: What ``--log-format`` (of the commands and of the emulator) takes, and the variable that
+#: gives it when the flag does not.
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT_ENV = "SNOWFLAKE_LOG_FORMAT"
 
 
 def log_fields(
@@ -55,6 +68,18 @@ def log_fields(
         "fingerprint": fingerprint,
     }
     return {name: value for name, value in given.items() if value is not None}
+
+
+def env_log_format(env: Mapping[str, str]) -> str | None:
+    """The log format ``SNOWFLAKE_LOG_FORMAT`` names in ``env`` (None when unset or empty);
+    ``ValueError`` naming the variable for any other value."""
+    raw = env.get(LOG_FORMAT_ENV, "")
+    value = raw.strip().lower()
+    if not value:
+        return None
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{LOG_FORMAT_ENV}={raw!r}: expected one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 #: Characters that some readers take for a line end but JSON leaves unescaped (NEL, LINE and
