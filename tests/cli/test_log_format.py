@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -18,11 +19,13 @@ import httpx
 import pytest
 
 from snowpipe_stream import PrivateKey
+from snowpipe_stream._logfields import FIELDS, log_fields
 from snowpipe_stream.cli import main
 from snowpipe_stream.cli._demo import run_demo
 from snowpipe_stream.emulator import Emulator
 from snowpipe_stream.emulator.__main__ import build_parser
 from tests.cli.test_cli import EXE, PIPE_ARGS, cli, emu, env_for, write_ndjson
+from tests.cli.test_readme import README
 from tests.conftest import KEYS, PASSPHRASE, find_secrets
 
 __all__ = ["emu"]  # the fixture, shared with test_cli
@@ -227,3 +230,26 @@ def test_the_demo_writes_its_logs_as_json_on_stderr(capsys: pytest.CaptureFixtur
     assert any(d["message"].startswith("received 429") and d["status"] == 429 for d in docs)
     assert "OK: every row arrived exactly once" in narrative.getvalue()
     assert "received 429" not in narrative.getvalue()  # the log lines left the narrative
+
+
+def test_the_readme_logs_section_is_what_the_code_does(capsys: pytest.CaptureFixture[str]) -> None:
+    section = README.split("\n## Logs\n", 1)[1].split("\n## ", 1)[0]
+    table = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert tuple(table) == FIELDS
+    (example,) = re.findall(r"```json\n(.*?)\n```", section, flags=re.S)
+    doc = json.loads(example)
+    assert list(doc)[:4] == ["time", "level", "logger", "message"]
+    assert list(doc)[4:] == [f for f in FIELDS if f in doc]
+    assert TIME.fullmatch(doc["time"])
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    library = logging.getLogger("snowpipe_stream")
+    handlers, level = library.handlers[:], library.level
+    try:
+        exec(snippet, {})
+        logging.getLogger("snowpipe_stream.channel").info(
+            "channel %s opened", "c1", extra=log_fields(channel="c1", pipe="DB.S.P")
+        )
+    finally:
+        library.handlers[:], library.level = handlers, level
+    (line,) = json_lines(capsys.readouterr().err)
+    assert line["message"] == "channel c1 opened" and line["pipe"] == "DB.S.P"
