@@ -134,7 +134,7 @@ def verbosity(opts: dict[str, Any]) -> int:
 
 
 def log_format(opts: dict[str, Any] | None = None) -> str:
-    """ "text" or "json": --log-format after the command, else before it, else
+    """The log format, text or json: --log-format after the command, else before it, else
     SNOWFLAKE_LOG_FORMAT, else text."""
     ctx = click.get_current_context(silent=True)
     own = (opts or {}).get("log_format") or (ctx.params.get("log_format") if ctx else None)
