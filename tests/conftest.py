@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from snowpipe_stream import PrivateKey
+from snowpipe_stream import JsonFormatter, PrivateKey
+from snowpipe_stream._logfields import FIELDS
 from snowpipe_stream.testing import FakeClock
 
 KEYS = Path(__file__).parent / "fixtures" / "keys"
@@ -35,6 +36,20 @@ def find_secrets(text: str) -> list[str]:
     return found
 
 
+_JSON_LINES = JsonFormatter()
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """Everything a handler could write of ``record``: its message, its exception, its
+    structured fields (``log_fields``) and its line as ``--log-format json`` writes it."""
+    parts = [record.getMessage()]
+    if record.exc_info and record.exc_info[1] is not None:
+        parts.append(str(record.exc_info[1]))
+    parts.extend(str(getattr(record, name)) for name in FIELDS if hasattr(record, name))
+    parts.append(_JSON_LINES.format(record))
+    return "\n".join(parts)
+
+
 class _Recorder(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -46,7 +61,8 @@ class _Recorder(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def _no_secrets_in_logs() -> Iterator[None]:
-    """Fail any test whose library log records contain key material, a passphrase or a JWT."""
+    """Fail any test whose library log records contain key material, a passphrase or a JWT, in
+    their text, their fields or their JSON line."""
     logger = logging.getLogger("snowpipe_stream")
     recorder = _Recorder()
     old_level = logger.level
@@ -59,10 +75,7 @@ def _no_secrets_in_logs() -> Iterator[None]:
         logger.setLevel(old_level)
     leaks = []
     for record in recorder.records:
-        text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            text += " " + str(record.exc_info[1])
-        hits = find_secrets(text)
+        hits = find_secrets(record_text(record))
         if hits:
             leaks.append(f"{record.name} {record.levelname}: {', '.join(hits)}")
     if leaks:

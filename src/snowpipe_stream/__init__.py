@@ -36,6 +36,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._keys import PrivateKey
+from ._logfields import JsonFormatter
 from ._metrics import Metrics, OpenTelemetryMetrics, PrometheusMetrics
 from ._protocol import ChannelStatus
 from ._resume import ReplayMismatchError, UnitResult, awrite_unit, write_unit
@@ -66,6 +67,7 @@ __all__ = [
     "ErrorRows",
     "InvalidChannelNameError",
     "InvalidRowError",
+    "JsonFormatter",
     "JwtManager",
     "Metrics",
     "NotFoundError",

@@ -80,6 +80,7 @@ from ._exceptions import (
     ServerError,
     SnowpipeError,
 )
+from ._logfields import log_fields
 from ._metrics import pipe_label
 from ._ndjson import encode_lines, line_problem, object_lines, plain, prepare, prepare_many
 from ._protocol import (
@@ -95,6 +96,7 @@ from ._protocol import (
     parse_bulk_status,
     parse_open,
     pipe_info_op,
+    pipe_name,
     status_op,
 )
 from ._transport import BUSY, Call, Core, Exclusive, Flow, Sleep
@@ -223,6 +225,12 @@ class ChannelCore:
     def inflight_bytes(self, nbytes: int) -> None:
         self._inflight_bytes = nbytes
         self.metrics.inflight(*self.labels, nbytes)
+
+    def log_fields(self, **fields: Any) -> dict[str, Any]:
+        """``extra=`` for this channel's log lines: its name and pipe, and ``fields``."""
+        return log_fields(
+            channel=self.name, pipe=pipe_name(self.database, self.schema, self.pipe), **fields
+        )
 
     # --- buffering (pure; the shell holds the state lock) -----------------------------------
 
@@ -578,6 +586,7 @@ class ChannelCore:
                     "them to commit before opening it",
                     self.name,
                     delay,
+                    extra=self.log_fields(),
                 )
                 yield Sleep(delay)
                 delay = min(delay * 2, OPEN_RETRY_MAX_SECS)
@@ -598,7 +607,12 @@ class ChannelCore:
         auto = self.committed or ""
         if auto.startswith(AUTO_OFFSET_TOKEN_PREFIX):
             self.auto_seq = parse_int_token(auto[len(AUTO_OFFSET_TOKEN_PREFIX) :]) or 0
-        _log.info("channel %s opened (last committed offset token %s)", self.name, self.committed)
+        _log.info(
+            "channel %s opened (last committed offset token %s)",
+            self.name,
+            self.committed,
+            extra=self.log_fields(),
+        )
         return status
 
     def _learn_binary_format(self) -> Flow[None]:
@@ -618,6 +632,7 @@ class ChannelCore:
                     "SDK does (set binary_format to choose)",
                     self.pipe,
                     known,
+                    extra=self.log_fields(),
                 )
             self.core.binary_formats[key] = known
         self.binary_format = known
@@ -774,7 +789,7 @@ class ChannelCore:
                     uncommitted_range=span,
                 ) from cause
             raise cause
-        _log.info("channel %s must be reopened: %s", self.name, why)
+        _log.info("channel %s must be reopened: %s", self.name, why, extra=self.log_fields())
         self.needs_reopen = True
 
     def _check_ours(self, status: ChannelStatus, when: str) -> None:
@@ -855,6 +870,7 @@ class ChannelCore:
             done_rows,
             len(self.ready),
             sum(b.rows for b in self.ready),
+            extra=self.log_fields(),
         )
 
     def poll_flow(self) -> Flow[ChannelStatus]:
@@ -885,7 +901,7 @@ class ChannelCore:
         if code in OPENED_ELSEWHERE_CODES or code in DROPPED_CODES:
             self._check_ours(status, "in a status answer")
         if not status.is_valid:
-            _log.info("channel %s reports %s", self.name, code)
+            _log.info("channel %s reports %s", self.name, code, extra=self.log_fields())
             self.needs_reopen = True
             return status
         if not self._release(status.last_committed_offset_token):
@@ -921,6 +937,7 @@ class ChannelCore:
             now,
             status.last_error_message or "(no message)",
             status.last_error_offset_upper_bound,
+            extra=self.log_fields(),
         )
 
     def wait_flow(self, target: CommitTarget, timeout: float) -> Flow[str | None]:
@@ -978,6 +995,7 @@ class ChannelCore:
                     _describe(target),
                     now - start,
                     self.committed,
+                    extra=self.log_fields(),
                 )
                 next_warning = now + WAIT_WARNING_EVERY_SECS
             yield Sleep(min(delay, max(deadline - now, 0.0)))
@@ -1020,6 +1038,7 @@ class ChannelCore:
             self.name,
             " and dropped" if drop and failure is None else "",
             self.committed,
+            extra=self.log_fields(),
         )
 
     def _drop_flow(self) -> Flow[None]:
@@ -1038,6 +1057,7 @@ class ChannelCore:
                 why,
                 self.describe_uncommitted(),
                 self.committed,
+                extra=self.log_fields(),
             )
         self.closed = why
 
@@ -1125,6 +1145,7 @@ class _Listeners:
                     _log.exception(
                         "a callback of channel %s raised (it is not called again for this event)",
                         self._core.name,
+                        extra=self._core.log_fields(),
                     )
 
     def _listen(self, into: list[Any], listener: object) -> None:
@@ -1314,7 +1335,12 @@ class Channel(_Listeners):
             try:
                 self.close(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
             except SnowpipeError as exc:
-                _log.warning("closing channel %s after an error also failed: %s", self.name, exc)
+                _log.warning(
+                    "closing channel %s after an error also failed: %s",
+                    self.name,
+                    exc,
+                    extra=self._core.log_fields(),
+                )
         else:  # Ctrl-C and the like: do not wait at all
             self._core.abandon("interrupted")
             self._stop_listening()
@@ -1455,7 +1481,12 @@ class AsyncChannel(_Listeners):
             try:
                 await self.close(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
             except SnowpipeError as exc:
-                _log.warning("closing channel %s after an error also failed: %s", self.name, exc)
+                _log.warning(
+                    "closing channel %s after an error also failed: %s",
+                    self.name,
+                    exc,
+                    extra=self._core.log_fields(),
+                )
         else:
             self._core.abandon("interrupted")
 

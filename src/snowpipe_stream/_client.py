@@ -23,9 +23,10 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._config import ClientConfig
 from ._constants import DEFAULT_EXIT_CLOSE_TIMEOUT_SECS
 from ._exceptions import ClosedError, ConfigError, SnowpipeError
+from ._logfields import log_fields
 from ._metrics import NOOP, Metrics
 from ._names import channel_key, check_channel_name
-from ._protocol import ChannelStatus, drop_op, parse_bulk_status, status_op
+from ._protocol import ChannelStatus, drop_op, parse_bulk_status, pipe_name, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
 __all__ = ["AsyncClient", "Client"]
@@ -34,8 +35,14 @@ _log = logging.getLogger("snowpipe_stream.channel")
 
 
 def _log_failure(exc: SnowpipeError) -> None:
-    """A call failed for good (after its retries and recoveries): say so once, at ERROR."""
-    _log.error("%s: %s", type(exc).__name__, exc)
+    """A call failed for good (after its retries and recoveries): say so once, at ERROR (with
+    the channel, the request id and the status when the error knows them)."""
+    extra = log_fields(
+        channel=getattr(exc, "channel", None) or None,
+        request_id=getattr(exc, "request_id", None) or None,
+        status=getattr(exc, "status_code", None),
+    )
+    _log.error("%s: %s", type(exc).__name__, exc, extra=extra)
 
 
 class _BaseClient:
@@ -95,7 +102,11 @@ class _BaseClient:
 
     def _drop_flow(self, name: str) -> Flow[None]:
         yield Call(drop_op(self.database, self.schema, self.pipe, name, str(uuid.uuid4())))
-        _log.info("channel %s dropped", name)
+        _log.info(
+            "channel %s dropped",
+            name,
+            extra=log_fields(channel=name, pipe=pipe_name(self.database, self.schema, self.pipe)),
+        )
 
     def _new_channel_core(self, name: str, send_lock: Any) -> ChannelCore:
         check_channel_name(name)
@@ -256,7 +267,12 @@ class Client(_BaseClient):
                 try:
                     channel._flush_if_lagging(now, lag)
                 except Exception as exc:  # reported again on the caller's next call
-                    _log.warning("background flush of channel %s failed: %s", channel.name, exc)
+                    _log.warning(
+                        "background flush of channel %s failed: %s",
+                        channel.name,
+                        exc,
+                        extra=channel._core.log_fields(),
+                    )
 
     def _start_watcher(self) -> None:
         with self._watch_lock:
@@ -460,7 +476,12 @@ class AsyncClient(_BaseClient):
                 try:
                     await channel._flush_if_lagging(now, lag)
                 except Exception as exc:
-                    _log.warning("background flush of channel %s failed: %s", channel.name, exc)
+                    _log.warning(
+                        "background flush of channel %s failed: %s",
+                        channel.name,
+                        exc,
+                        extra=channel._core.log_fields(),
+                    )
 
     def _start_watcher(self) -> None:
         if self._watcher is None:

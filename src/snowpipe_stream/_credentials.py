@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from ._exceptions import ConfigError, PrivateKeyError
 from ._keys import PrivateKey
+from ._logfields import log_fields
 
 __all__ = [
     "KeySource",
@@ -146,6 +147,7 @@ class KeySource:
                 "private key file changed but cannot be loaded; still signing with %s (%s)",
                 self._key.fingerprint,
                 exc,
+                extra=log_fields(fingerprint=self._key.fingerprint),
             )
             return False
         self._signature, self._failed = sig, None
@@ -163,6 +165,7 @@ class KeySource:
             where,
             old.fingerprint,
             key.fingerprint,
+            extra=log_fields(fingerprint=key.fingerprint),
         )
         return True
 

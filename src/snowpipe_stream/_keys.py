@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ._constants import MIN_RSA_KEY_BITS
 from ._exceptions import PrivateKeyError
+from ._logfields import log_fields
 
 __all__ = ["PrivateKey", "public_key_fingerprint"]
 
@@ -65,16 +66,18 @@ class PrivateKey:
     def __init__(self, key: rsa.RSAPrivateKey) -> None:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise PrivateKeyError(_not_rsa_message(key))
+        fingerprint = public_key_fingerprint(key.public_key())
         if key.key_size < MIN_RSA_KEY_BITS:
             _log.warning(
                 "the private key has %d bits; Snowflake requires RSA keys of at least %d bits "
                 "and may reject it (fingerprint %s)",
                 key.key_size,
                 MIN_RSA_KEY_BITS,
-                public_key_fingerprint(key.public_key()),
+                fingerprint,
+                extra=log_fields(fingerprint=fingerprint),
             )
         self._key = key
-        self._fingerprint = public_key_fingerprint(key.public_key())
+        self._fingerprint = fingerprint
 
     # --- constructors ---------------------------------------------------------------------
 

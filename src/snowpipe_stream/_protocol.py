@@ -93,6 +93,8 @@ class Op:
     content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     channel: str | None = None
+    #: ``DATABASE.SCHEMA.PIPE`` of a call on a pipe (for log lines).
+    pipe: str | None = None
     request_id: str | None = None
     rows: int = 0
     uncompressed_bytes: int = 0
@@ -109,6 +111,11 @@ def build_user_agent(app_name: str | None = None) -> str:
 
 def _seg(name: str) -> str:
     return quote(name, safe="")
+
+
+def pipe_name(database: str, schema: str, pipe: str) -> str:
+    """A pipe as log lines name it: ``DATABASE.SCHEMA.PIPE``."""
+    return f"{database}.{schema}.{pipe}"
 
 
 def pipe_path(database: str, schema: str, pipe: str, *, data: bool = False) -> str:
@@ -166,6 +173,7 @@ def open_op(
         content=_json_encode(body),
         headers=_JSON,
         channel=channel,
+        pipe=pipe_name(db, schema, pipe),
         request_id=request_id,
     )
 
@@ -182,6 +190,7 @@ def pipe_info_op(db: str, schema: str, pipe: str, request_id: str) -> Op:
         params={"requestId": request_id},
         content=_json_encode({}),
         headers=_JSON,
+        pipe=pipe_name(db, schema, pipe),
         request_id=request_id,
     )
 
@@ -219,6 +228,7 @@ def drop_op(db: str, schema: str, pipe: str, channel: str, request_id: str) -> O
         f"drop channel {channel!r}",
         params={"requestId": request_id},
         channel=channel,
+        pipe=pipe_name(db, schema, pipe),
         request_id=request_id,
     )
 
@@ -236,6 +246,7 @@ def status_op(db: str, schema: str, pipe: str, channels: list[str], request_id: 
         content=_json_encode({"channel_names": channels}),
         headers=_JSON,
         channel=channels[0] if len(channels) == 1 else None,
+        pipe=pipe_name(db, schema, pipe),
         request_id=request_id,
     )
 
@@ -297,6 +308,7 @@ def append_op(
         content=content,
         headers=headers,
         channel=channel,
+        pipe=pipe_name(db, schema, pipe),
         request_id=request_id,
         rows=rows,
         uncompressed_bytes=len(payload),

@@ -29,6 +29,7 @@ from ._jwt import (
     read_claims_unverified,
 )
 from ._keys import PrivateKey
+from ._logfields import log_fields
 
 __all__ = ["CredentialProvider", "JwtManager", "SuppliedJwt", "TokenState", "token_state"]
 
@@ -278,6 +279,7 @@ class JwtManager:
             self.refresh_margin_secs,
             self.lifetime_secs,
             key.fingerprint,
+            extra=log_fields(fingerprint=key.fingerprint),
         )
         return token
 

@@ -50,6 +50,7 @@ from ._exceptions import (
     SnowpipeError,
     make_status_error,
 )
+from ._logfields import log_fields
 from ._metrics import CREDENTIAL_KINDS, ENDPOINTS, NOOP, Metrics
 from ._protocol import (
     BACKPRESSURE_CODES,
@@ -265,7 +266,8 @@ class Core:
         return self.scoped.fresh(self.server_clock.time(), self.clock.monotonic())
 
     def sent(self, send: Send, resp: httpx.Response) -> httpx.Response:
-        """Log one answered attempt at DEBUG (``-vv``): endpoint, status, bytes, attempt."""
+        """Log one answered attempt at DEBUG (``-vv``): endpoint, status, bytes, attempt (and
+        as fields: channel, pipe, request id, attempt, status, endpoint)."""
         if _log.isEnabledFor(logging.DEBUG):
             op = send.op
             _log.debug(
@@ -278,6 +280,7 @@ class Core:
                 f" for {op.rows} rows" if op.rows else "",
                 len(resp.content),
                 send.retry + 1,
+                extra=_request_fields(op, send.request_id, send.retry + 1, resp.status_code),
             )
         return resp
 
@@ -313,8 +316,8 @@ class Core:
                 return resp
             if decision.action is Action.RETRY:
                 assert decision.attempts is not None
-                attempts = decision.attempts
-                self._log_retry(op, outcome, decision.delay, attempts)
+                failed, attempts = attempts.total, decision.attempts
+                self._log_retry(op, outcome, decision.delay, attempts, request_id, failed)
                 if decision.refresh and resp is not None:
                     self._invalidate(op, resp)
                 if decision.delay > 0:
@@ -334,11 +337,23 @@ class Core:
                 kind = CREDENTIAL_KINDS.get(self.jwt.token_type, self.jwt.token_type.lower())
                 self.metrics.credential_minted(kind, new)
 
-    def _log_retry(self, op: Op, outcome: Outcome, delay: float, attempts: Attempts) -> None:
+    def _log_retry(
+        self,
+        op: Op,
+        outcome: Outcome,
+        delay: float,
+        attempts: Attempts,
+        request_id: str,
+        attempt: int,
+    ) -> None:
+        """Count and log a retry; ``attempt`` is the number of the attempt that failed."""
+        extra = _request_fields(op, request_id, attempt, outcome.status)
         if outcome.status == 401:
             self.stats.add(retries_401=1)
             self.metrics.retried("401")
-            _log.warning("received 401 from %s; refreshing credentials and retrying", op.what)
+            _log.warning(
+                "received 401 from %s; refreshing credentials and retrying", op.what, extra=extra
+            )
         elif outcome.status == 429 or outcome.code in BACKPRESSURE_CODES:
             # Backpressure codes are throttling whatever the status: counted and told as such.
             self.stats.add(retries_429=1)
@@ -350,6 +365,7 @@ class Core:
                 delay,
                 attempts.throttle,
                 self.policy.max_throttle_retries,
+                extra=extra,
             )
         else:
             self.stats.add(retries_5xx=1)
@@ -361,6 +377,7 @@ class Core:
                 delay,
                 attempts.server,
                 self.policy.max_server_retries,
+                extra=extra,
             )
 
     def _invalidate(self, op: Op, resp: httpx.Response) -> None:
@@ -455,6 +472,18 @@ class Core:
         if op.host == "ingest" and self.jwt.can_refresh:
             return "The scoped token was rejected also after a fresh token exchange"
         return self.jwt.unauthorized_hint()
+
+
+def _request_fields(op: Op, request_id: str, attempt: int, status: int | None) -> dict[str, Any]:
+    """The log fields of one attempt of ``op``."""
+    return log_fields(
+        channel=op.channel,
+        pipe=op.pipe,
+        request_id=request_id or op.request_id,
+        attempt=attempt,
+        status=status,
+        endpoint=op.kind,
+    )
 
 
 def _outcome(op: Op, resp: httpx.Response, can_refresh: bool) -> Outcome:

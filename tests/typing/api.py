@@ -7,6 +7,7 @@ types fails the type check.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import polars
@@ -28,6 +29,7 @@ from snowpipe_stream import (
     CommitProgress,
     DiagnosticStep,
     ErrorRows,
+    JsonFormatter,
     JwtManager,
     Metrics,
     OffsetTokenError,
@@ -193,3 +195,11 @@ def metrics_usage(config: ClientConfig) -> None:
 async def _async_metrics(config: ClientConfig, metrics: Metrics) -> None:
     async with AsyncClient("app", "DB", "S", "P", config=config, metrics=metrics):
         pass
+
+
+def json_logs_usage() -> logging.Handler:
+    handler = logging.StreamHandler()
+    formatter: logging.Formatter = JsonFormatter()
+    handler.setFormatter(formatter)
+    logging.getLogger("snowpipe_stream").addHandler(handler)
+    return handler

@@ -24,6 +24,7 @@ def test_public_names() -> None:
         "ConflictError",
         "DiagnosticStep",
         "InvalidRowError",
+        "JsonFormatter",
         "JwtManager",
         "Metrics",
         "NotFoundError",

@@ -36,7 +36,8 @@ __all__ = ["main"]
 @click.version_option(__version__, prog_name="snowpipe-stream")
 @verbosity_options()[0]
 @verbosity_options()[1]
-def main(verbose: int, quiet: bool) -> None:
+@verbosity_options()[2]
+def main(verbose: int, quiet: bool, log_format: str | None) -> None:
     """Stream rows into Snowflake through the Snowpipe Streaming REST API.
 
     Credentials come from flags, then SNOWFLAKE_* environment variables, then --profile.

@@ -30,6 +30,7 @@ from .._exceptions import (
     SnowpipeError,
     ThrottledError,
 )
+from .._logfields import LOG_FORMAT_ENV, LOG_FORMATS, JsonFormatter, env_log_format
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,7 +84,8 @@ def connection_options(fn: F) -> F:
 
 
 def verbosity_options() -> list[Callable[[F], F]]:
-    """-v and -q: on the group (before the command) and on each command (after it)."""
+    """-v, -q and --log-format: on the group (before the command) and on each command (after
+    it)."""
     return [
         click.option(
             "-v",
@@ -97,7 +99,19 @@ def verbosity_options() -> list[Callable[[F], F]]:
             is_flag=True,
             help="Errors only: no progress, notes or summary (--json still prints its object).",
         ),
+        log_format_option(),
     ]
+
+
+def log_format_option() -> Callable[[F], F]:
+    """--log-format text|json (every command has it; see :func:`log_format`)."""
+    return click.option(
+        "--log-format",
+        type=click.Choice(LOG_FORMATS),
+        default=None,
+        help="Log lines on stderr as text, or as one JSON object per line (time, level, "
+        f"logger, message, channel, request_id, ...) [default: text; or {LOG_FORMAT_ENV}].",
+    )
 
 
 def json_option(fn: F) -> F:
@@ -119,14 +133,30 @@ def verbosity(opts: dict[str, Any]) -> int:
     return int(opts.get("verbose") or 0) + int(root.get("verbose") or 0)
 
 
+def log_format(opts: dict[str, Any] | None = None) -> str:
+    """The log format, text or json: --log-format after the command, else before it, else
+    SNOWFLAKE_LOG_FORMAT, else text."""
+    ctx = click.get_current_context(silent=True)
+    own = (opts or {}).get("log_format") or (ctx.params.get("log_format") if ctx else None)
+    chosen = own or (ctx.find_root().params.get("log_format") if ctx else None)
+    if chosen:
+        return str(chosen)
+    try:
+        return env_log_format(os.environ) or "text"
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def json_mode() -> bool:
     """Whether the running command was given --json."""
     ctx = click.get_current_context(silent=True)
     return bool(ctx is not None and ctx.params.get("as_json"))
 
 
-def setup_logging(verbose: int) -> None:
-    """Library logs on stderr: -1 (-q) none, 0 warnings, 1 INFO, 2 DEBUG."""
+def setup_logging(verbose: int, fmt: str | None = None) -> None:
+    """Library logs on stderr: -1 (-q) none, 0 warnings, 1 INFO, 2 DEBUG; as text or JSON
+    lines (``fmt``, by default as :func:`log_format` says)."""
+    json_lines = (fmt or log_format()) == "json"
     level = (
         logging.ERROR
         if verbose < 0
@@ -137,7 +167,11 @@ def setup_logging(verbose: int) -> None:
         else logging.DEBUG
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+    )
     if verbose <= 0:
         # The command prints a final failure itself, with a hint; the log line would repeat it.
         handler.addFilter(lambda record: record.levelno < logging.ERROR)

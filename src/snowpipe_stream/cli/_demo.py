@@ -22,6 +22,7 @@ from .._client import Client
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._keys import PrivateKey
+from .._logfields import JsonFormatter
 from ..emulator import Emulator
 from ..testing import FakeClock
 from ._events import iter_events
@@ -45,12 +46,22 @@ class _SimulatedTime(logging.Formatter):
 
 
 def run_demo(
-    rows: int = 200_000, batches: int = 40, seconds_per_batch: float = 2.0, out: Any = None
+    rows: int = 200_000,
+    batches: int = 40,
+    seconds_per_batch: float = 2.0,
+    out: Any = None,
+    json_logs: bool = False,
 ) -> int:
+    """Run the demo, its narrative and its log lines on ``out`` (stdout); with ``json_logs``,
+    the log lines go to stderr as JSON instead."""
     console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
     clock = FakeClock(start=SYSTEM_CLOCK.time())
-    handler = logging.StreamHandler(console.file)
-    handler.setFormatter(_SimulatedTime(clock))
+    if json_logs:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(_SimulatedTime(clock))
     lib = logging.getLogger("snowpipe_stream")
     saved = (lib.level, lib.handlers[:], lib.propagate)
     lib.handlers[:] = [handler]

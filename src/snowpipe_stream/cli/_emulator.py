@@ -4,10 +4,12 @@ extra (imported only when they run)."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from ._common import need_emulator
+from .._exceptions import ConfigError
+from ._common import fail, log_format, log_format_option, need_emulator
 
 
 @click.command(
@@ -24,14 +26,25 @@ def emulator(ctx: click.Context) -> None:
     need_emulator()
     from ..emulator.__main__ import main as emulator_main
 
-    sys.exit(emulator_main(list(ctx.args), prog="snowpipe-stream emulator"))
+    args = list(ctx.args)
+    given = ctx.find_root().params.get("log_format")  # snowpipe-stream --log-format X emulator
+    if given and not any(a == "--log-format" or a.startswith("--log-format=") for a in args):
+        args = ["--log-format", given, *args]
+    sys.exit(emulator_main(args, prog="snowpipe-stream emulator"))
 
 
 @click.command("demo")
 @click.option("--rows", type=click.IntRange(1000, 10_000_000), default=200_000, show_default=True)
-def demo(rows: int) -> None:
-    """The main job on the embedded emulator: token expiry, faults, exactly-once read-back."""
+@log_format_option()
+def demo(rows: int, **opts: Any) -> None:
+    """The main job on the embedded emulator: token expiry, faults, exactly-once read-back.
+
+    With --log-format json its log lines go to stderr as JSON, not into the narrative."""
     need_emulator()
     from ._demo import run_demo
 
-    sys.exit(run_demo(rows=rows))
+    try:
+        json_logs = log_format(opts) == "json"
+    except ConfigError as exc:
+        fail(exc)
+    sys.exit(run_demo(rows=rows, json_logs=json_logs))

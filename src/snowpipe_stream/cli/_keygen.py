@@ -21,10 +21,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .._exceptions import PrivateKeyError
+from .._exceptions import ConfigError, PrivateKeyError
 from .._jwt import normalize_user
 from .._keys import PrivateKey, public_key_fingerprint
-from ._common import EXIT_OK, EXIT_USAGE
+from ._common import EXIT_OK, EXIT_USAGE, fail, log_format_option, setup_logging
 
 _CREATE = (
     os.O_WRONLY
@@ -214,6 +214,7 @@ def _write(path: Path, data: bytes, mode: int | None, force: bool) -> None:
     help="Write a new pair beside the current one (rsa_key.new.p8/.pub) and print the "
     "three rotation steps with their ALTER USER statements.",
 )
+@log_format_option()
 def command(
     out_dir: Path,
     bits: int,
@@ -222,8 +223,13 @@ def command(
     user: str | None,
     force: bool,
     rotate: bool,
+    log_format: str | None,
 ) -> None:
     """Generate a key pair for key-pair authentication (never writes through a link)."""
+    try:
+        setup_logging(0, log_format)  # warnings (a small current key with --rotate)
+    except ConfigError as exc:
+        fail(exc)
     # --passphrase-env: this command's former name for the option, still accepted.
     flag = "--private-key-passphrase-env" if passphrase_env else "--passphrase-env"
     passphrase_env = passphrase_env or old_passphrase_env

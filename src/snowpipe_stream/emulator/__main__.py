@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .._constants import EMULATOR_MAX_REQUEST_BYTES
+from .._logfields import LOG_FORMAT_ENV, LOG_FORMATS, JsonFormatter, env_log_format
 from . import (
     DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -194,6 +196,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="Log each decision (INFO); rejections and warnings are logged anyway.",
     )
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="Log lines on stderr as text, or as one JSON object per line "
+        f"[default: text; or {LOG_FORMAT_ENV}].",
+    )
     p.add_argument("-h", "--help", action="help", help="Show this message and exit.")
     return p
 
@@ -266,15 +275,22 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
     )
 
 
-def serve(emulator: Emulator, verbose: bool = False) -> int:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def serve(emulator: Emulator, verbose: bool = False, log_format: str = "text") -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with emulator:
+        if log_format == "json":
+            # uvicorn gave its loggers their own text handlers when the emulator started.
+            uvicorn_log = logging.getLogger("uvicorn")
+            uvicorn_log.handlers[:] = []
+            uvicorn_log.propagate = True
         print(f"emulator listening on {emulator.url}", flush=True)
         if emulator.ca_path is not None:
             print(f"CA certificate: {emulator.ca_path}", flush=True)
@@ -285,11 +301,16 @@ def serve(emulator: Emulator, verbose: bool = False) -> int:
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
+        log_format = args.log_format or env_log_format(os.environ) or "text"
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         emulator = make_emulator(args)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(emulator, args.verbose)
+    return serve(emulator, args.verbose, log_format)
 
 
 if __name__ == "__main__":

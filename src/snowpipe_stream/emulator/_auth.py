@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._jwt import JwtRejected, claim_seconds, normalize_account, normalize_user, verify_keypair_jwt
 from .._keys import PrivateKey, public_key_fingerprint
+from .._logfields import log_fields
 
 _log = logging.getLogger("snowpipe_stream.emulator")
 
@@ -86,7 +87,7 @@ class Users:
                     slots[oldest] = key  # re-inserted last: now the newest
             self._slots[who] = slots
             self._removed.get(who, set()).discard(fp)
-        _log.info("user %s.%s registered key %s", *who, fp)
+        _log.info("user %s.%s registered key %s", *who, fp, extra=log_fields(fingerprint=fp))
         return fp
 
     def set_keys(
