@@ -201,16 +201,15 @@ class _Worker:
     reading goes on while a request is out (and, with ``--channels``, the channels' requests
     are out at the same time).
 
-    At most ``DEPTH`` chunks are handed over and not yet appended: the reader waits beyond
+    At most ``depth`` chunks are handed over and not yet appended: the reader waits beyond
     that (memory stays bounded). The first error of an append stops the worker for good: it is
     raised once, in the reading thread, by the next :meth:`put` or :meth:`drain`, and nothing
     handed over after the failed chunk is appended (those records are not committed, so a rerun
     sends them: with one channel, nothing after a bad line is ever sent).
     """
 
-    DEPTH = 2
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, depth: int) -> None:
+        self.depth = depth
         self._items: deque[Callable[[], None]] = deque()
         self._cond = threading.Condition()
         #: Chunks handed over and not done (queued, or being appended).
@@ -223,9 +222,9 @@ class _Worker:
         self._thread.start()
 
     def put(self, item: Callable[[], None]) -> None:
-        """Queue ``item``; waits while ``DEPTH`` are not done; raises the worker's error."""
+        """Queue ``item``; waits while ``depth`` are not done; raises the worker's error."""
         with self._cond:
-            self._cond.wait_for(lambda: self._busy < self.DEPTH or self._failed)
+            self._cond.wait_for(lambda: self._busy < self.depth or self._failed)
             self._raise()
             if self._failed:
                 return  # never run: see the class docstring
@@ -284,6 +283,7 @@ class _Sender:
         config: ClientConfig,
         tally: _Tally,
         plan: Resume,
+        shards: int = 1,
     ) -> None:
         self.client, self.channel, self.bar, self.tally = client, channel, bar, tally
         #: Where this channel resumes (its committed token).
@@ -292,6 +292,10 @@ class _Sender:
         #: A chunk's records fit one request: the channel never has to split an append (its
         #: slow path), and a chunk's memory is bounded.
         self.max_bytes = config.max_request_bytes
+        if shards > 1:
+            # Several channels: half-size chunks (the channel still fills each request to
+            # max_request_bytes), one handed over at a time, to keep memory near one's.
+            self.max_bytes = max(self.max_bytes // 2, min(self.max_bytes, 256 * 1024))
         #: Records read, not yet handed over (one input's, all under ``key``).
         self.chunk: list[Record] = []
         self.key = ""
@@ -302,7 +306,7 @@ class _Sender:
         self.new_rows = self.new_bytes = 0
         #: The token of the last record appended; None before the first.
         self.last: str | None = None
-        self.worker = _Worker(channel.name)
+        self.worker = _Worker(channel.name, depth=2 if shards == 1 else 1)
 
     @property
     def name(self) -> str:
@@ -455,7 +459,7 @@ def ingest(
         tally = _Tally()
         with _Progress(progress, Meter(sources[first.start :])) as bar:
             senders = [
-                _Sender(client, channel, bar, config, tally, plan)
+                _Sender(client, channel, bar, config, tally, plan, shards)
                 for (channel, _), plan in zip(opened, plans, strict=True)
             ]
             try:
