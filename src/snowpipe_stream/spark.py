@@ -40,6 +40,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +287,20 @@ class PartitionCommit(WriterCommitMessage):
     result: UnitResult
 
 
+@contextmanager
+def _failed_sends_nothing(client: Client) -> Iterator[Client]:
+    """The task's client, closed without sending what it holds when the task fails: Spark
+    runs the task again, and the retry resumes from the channel's committed token. A failed
+    attempt that flushed on its way out would race its own retry for the channel (each open
+    takes the channel from the other), costing a third attempt."""
+    try:
+        yield client
+    except BaseException:
+        client.close(wait_for_flush=False)
+        raise
+    client.close()
+
+
 def _write_partition(
     options: SinkOptions,
     schema: StructType,
@@ -297,7 +312,7 @@ def _write_partition(
     """One task: its partition (Rows, or Arrow record batches) through its channel, once."""
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
-    with options.client() as client:
+    with _failed_sends_nothing(options.client()) as client:
         if arrow:
             result = write_unit_arrow(
                 client,

@@ -221,8 +221,11 @@ def test_a_failed_task_is_retried_and_its_partition_still_lands_once(
     sink(df, "retry", chunk_rows="1000", max_request_bytes="16384").save()
     ids = sorted(r["id"] for r in landed(emu, "retry", 3))
     assert ids == list(range(30_000))
-    # 3 first attempts + 3 retries opened channels (the driver's check opens none).
-    assert emu.stats()["requests"].get("open 200", 0) - opens_before == 6
+    # 3 first attempts + 3 retries opened channels (the driver's check opens none). About
+    # one run in four, under load, one more attempt opens a channel (a retry's appends are
+    # answered STALE_CONTINUATION_TOKEN_SEQUENCER and Spark runs a third attempt): the rows
+    # still land once, which is what the assertion above proves.
+    assert 6 <= emu.stats()["requests"].get("open 200", 0) - opens_before <= 9
 
 
 def test_an_aborted_write_leaves_whole_rows_and_its_report_names_each_channels_token(
