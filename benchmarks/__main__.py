@@ -1,10 +1,11 @@
 """Run the benchmarks; print a Markdown report and write it to docs/benchmarks.md.
 
-``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk] [inputs] [spark]`` (``make bench``
-runs all but sdk; e2e includes sdk). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default 1,000,000) for the
-Spark write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file,
+``python -m benchmarks [jwt] [client] [arrow] [e2e] [sdk] [cpu] [inputs] [spark]`` (``make
+bench`` runs all but sdk and cpu; e2e includes them). Sizes: ``SNOWPIPE_SPARK_ROWS`` (default
+1,000,000) for the Spark write, ``SNOWPIPE_BENCH_FILE_MB`` (default 1000) for the ingest file,
 ``SNOWPIPE_CHAOS_ROWS`` (default 1,000,000) for the chaos run, ``SNOWPIPE_BENCH_ARRAY_MB``
-(default 200) for the JSON array of ``inputs``.
+(default 200) for the JSON array of ``inputs``, ``SNOWPIPE_SDK_ROWS`` (default 1,000,000) for
+the comparisons with the official SDK.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from snowpipe_stream import PrivateKey
+
 from . import bench_arrow, bench_client, bench_e2e, bench_inputs, bench_jwt, bench_spark
 
 BENCHES = {
@@ -23,6 +26,7 @@ BENCHES = {
     "arrow": bench_arrow.run,
     "e2e": bench_e2e.run,
     "sdk": bench_e2e.run_sdk,
+    "cpu": lambda: bench_e2e.cpu_vs_sdk(PrivateKey.generate()),
     "spark": bench_spark.run,
     "inputs": bench_inputs.run,
 }
@@ -30,7 +34,7 @@ REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str]) -> int:
-    names = argv or [n for n in BENCHES if n != "sdk"]
+    names = argv or [n for n in BENCHES if n not in ("sdk", "cpu")]
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}", file=sys.stderr)

@@ -171,6 +171,75 @@ def official_sdk(key: PrivateKey) -> list[str]:
     ]
 
 
+OUR_SCRIPT = Path(__file__).resolve().parent / "run_ours.py"
+
+
+def _client_process(script: Path, key: PrivateKey, n: int, tmp: Path) -> dict[str, float]:
+    """One client in its own process against its own emulator (TLS): its result, with
+    ``total_cpu``, the whole process's CPU (start-up, imports and building the rows too)."""
+    key_file = tmp / "client.p8"
+    key_file.write_bytes(key.private_key_pem())
+    with Emulator(users=[("cpuorg-acct", "cpu_user", key)], tls=True) as emu:
+        assert emu.ca_path is not None
+        args = [emu.url, "cpuorg-acct", "cpu_user", str(key_file), str(n), str(tmp / "r.json")]
+        extra = ["chunks"] if script == SDK_SCRIPT else []
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *args, *extra],
+            env={**os.environ, "SSL_CERT_FILE": str(emu.ca_path)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(err.decode()[-2000:])
+        result = json.loads((tmp / "r.json").read_text())
+        assert result["rows_inserted"] == n, result
+    result["total_cpu"] = usage.ru_utime + usage.ru_stime
+    return dict(result)
+
+
+def cpu_vs_sdk(key: PrivateKey) -> list[str]:
+    """Client CPU for the same rows: ours and Snowflake's SDK, each in its own process."""
+    try:
+        import snowflake.ingest.streaming  # noqa: F401
+    except ImportError:
+        return ["## Client CPU beside the official SDK", "", "(snowpipe-streaming missing)", ""]
+    n = int(os.environ.get("SNOWPIPE_SDK_ROWS", "1000000"))
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], "sdk": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(3):
+            runs["ours"].append(_client_process(OUR_SCRIPT, key, n, Path(tmp)))
+            runs["sdk"].append(_client_process(SDK_SCRIPT, key, n, Path(tmp)))
+    med = {
+        who: {f: statistics.median(r[f] for r in rs) for f in ("seconds", "cpu", "total_cpu")}
+        for who, rs in runs.items()
+    }
+    o, t = med["ours"], med["sdk"]
+    return [
+        "## Client CPU beside the official SDK",
+        "",
+        f"{n:,} rows of ~200 bytes, one channel; each client in a process of its own (the rows "
+        "built first, appended 10,000 a call) against its own emulator over TLS in the "
+        "benchmark's process; runs alternate, median of 3 (`python -m benchmarks cpu`). "
+        "*CPU, append to commit* is the client process's CPU time, every thread, from the "
+        "first append to the confirmed commit; *whole process* adds start-up, imports and "
+        "building the rows.",
+        "",
+        "| client | append to commit s | CPU, append to commit s | CPU, whole process s |",
+        "|---|---|---|---|",
+        f"| snowpipe-stream | {o['seconds']:.2f} | {o['cpu']:.2f} | {o['total_cpu']:.2f} |",
+        f"| official SDK | {t['seconds']:.2f} | {t['cpu']:.2f} | {t['total_cpu']:.2f} |",
+        "",
+        f"Ratio (ours / SDK): time {o['seconds'] / t['seconds']:.2f}, CPU append to commit "
+        f"{o['cpu'] / t['cpu']:.2f}, CPU whole process {o['total_cpu'] / t['total_cpu']:.2f}.",
+        "",
+    ]
+
+
 def ingest_rss(tmp: Path, key: PrivateKey, size_mb: int) -> list[str]:
     """Peak RSS and MB/s of `snowpipe-stream ingest` on a generated NDJSON file."""
     data = tmp / "big.ndjson"
@@ -249,7 +318,7 @@ def run_sdk() -> list[str]:
 
 def run() -> list[str]:
     key = PrivateKey.generate()
-    lines = matrix(key) + million(key) + official_sdk(key)
+    lines = matrix(key) + million(key) + official_sdk(key) + cpu_vs_sdk(key)
     size = int(os.environ.get("SNOWPIPE_BENCH_FILE_MB", "1000"))
     with tempfile.TemporaryDirectory() as tmp:
         lines += ingest_rss(Path(tmp), key, size)

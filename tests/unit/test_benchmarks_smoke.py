@@ -46,3 +46,9 @@ def test_arrow_benchmark_runs_and_its_candidates_agree_on_the_rows(rsa_key: Priv
     assert [r["kind"] for r in ours] == [r["kind"] for r in python]
     assert any("rows/s" in line for line in bench_arrow.conversion(200, repeat=1))
     assert any("append_arrow" in line for line in bench_arrow.client_path(rsa_key, 200, 1))
+
+
+def test_our_client_process_of_the_cpu_benchmark_runs(rsa_key: PrivateKey, tmp_path: Path) -> None:
+    result = bench_e2e._client_process(bench_e2e.OUR_SCRIPT, rsa_key, 20_000, tmp_path)
+    assert result["rows_inserted"] == 20_000
+    assert 0 < result["cpu"] <= result["total_cpu"]
