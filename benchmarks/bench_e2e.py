@@ -240,7 +240,9 @@ def cpu_vs_sdk(key: PrivateKey) -> list[str]:
     ]
 
 
-def ingest_rss(tmp: Path, key: PrivateKey, size_mb: int) -> list[str]:
+def ingest_rss(
+    tmp: Path, key: PrivateKey, size_mb: int, spreads: tuple[int, ...] = (1, 2, 4)
+) -> list[str]:
     """Peak RSS and MB/s of `snowpipe-stream ingest` on a generated NDJSON file."""
     data = tmp / "big.ndjson"
     enc = msgspec.json.Encoder()
@@ -257,7 +259,7 @@ def ingest_rss(tmp: Path, key: PrivateKey, size_mb: int) -> list[str]:
 
     rows = []
     summaries = []
-    for shards in (1, 2, 4):
+    for shards in spreads:
         rss_mb, elapsed, summary = bench_inputs.measure(
             key, tmp, data, "big", "--channels", str(shards)
         )

@@ -386,7 +386,8 @@ def _report(options: SinkOptions, messages: list[PartitionCommit | None], what: 
     channels = [options.channel(i) for i in range(len(messages))]
     try:
         with options.client() as client:
-            statuses = client.get_channel_statuses(channels)
+            # A partition whose task never ran (Spark gave up first) has no channel.
+            statuses = client.get_channel_statuses(channels, missing_ok=True)
     except Exception as exc:  # abort must not hide the failure that caused it
         _log.warning("%s aborted; the channels' statuses could not be read: %s", what, exc)
         return
@@ -398,7 +399,11 @@ def _report(options: SinkOptions, messages: list[PartitionCommit | None], what: 
             what,
             i,
             name,
-            "finished" if messages[i] is not None else "did not finish",
+            "finished"
+            if messages[i] is not None
+            else "did not finish"
+            if status is not None
+            else "did not start (its channel was never opened)",
             token,
         )
 

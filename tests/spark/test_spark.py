@@ -262,6 +262,19 @@ def test_an_aborted_write_leaves_whole_rows_and_its_report_names_each_channels_t
         rows = list(emu.iter_rows(DB, SCHEMA, PIPE, f"abort-{p}"))
         (line,) = [x for x in lines if f"partition {p} (channel abort-{p})" in x]
         assert line.endswith(f":0:{len(rows)}'" if rows else "None"), line
+    # A partition whose task never started (Spark gave up first) has no channel: reported so,
+    # and the others are still reported.
+    never = SnowpipeStreamDataSource({**options, "channel_prefix": "never"}).writer(
+        df.schema, False
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="snowpipe_stream.spark"):
+        never.abort([None, None])
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and all(
+        "did not start (its channel was never opened); committed offset token None" in x
+        for x in lines
+    ), lines
 
 
 def test_options_that_would_carry_a_secret_or_overwrite_are_refused(spark: SparkSession) -> None:

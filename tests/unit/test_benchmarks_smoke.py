@@ -24,7 +24,7 @@ def test_end_to_end_benchmark_runs(rsa_key: PrivateKey) -> None:
 
 
 def test_ingest_benchmark_runs(rsa_key: PrivateKey, tmp_path: Path) -> None:
-    lines = bench_e2e.ingest_rss(tmp_path, rsa_key, 1)
+    lines = bench_e2e.ingest_rss(tmp_path, rsa_key, 1, spreads=(2,))
     assert any("peak RSS" in line for line in lines)
 
 
