@@ -137,3 +137,14 @@ def test_a_refused_jwt_is_logged_with_the_failed_check_at_default_verbosity(
         "JWT rejected on GET /v2/streaming/hostname: fingerprint matches none of the user's keys",
         "JWT rejected on GET /v2/streaming/hostname: expired",
     ]
+
+
+def test_a_taken_port_and_a_user_without_a_key_are_clear_errors() -> None:
+    with Emulator() as running:
+        port = running.url.rsplit(":", 1)[1]
+        out = _run(EXE, "emulator", "--port", port)
+    assert out.returncode == 2, out.stderr
+    assert f"could not listen on 127.0.0.1:{port}; is another program on that port?" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = _run(EXE, "emulator", "--account", "A", "--user", "U")
+    assert out.returncode == 2 and "only with --public-key FILE" in out.stderr, out.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -229,6 +230,11 @@ def users_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for f in [files] if isinstance(files, str) else files:
                     keys.append((Path(args.users).parent / f).read_text())
             users.append({"account": entry["account"], "user": entry["user"], "public_keys": keys})
+    if (args.account or args.user) and not args.public_key:
+        raise ValueError(
+            "--account and --user register a user only with --public-key FILE (the user's "
+            "public key, as snowpipe-stream keygen writes it); for several users use --users FILE"
+        )
     if args.public_key:
         if len(args.account) != 1 or len(args.user) != 1:
             raise ValueError(
@@ -285,7 +291,15 @@ def serve(emulator: Emulator, verbose: bool = False, log_format: str = "text") -
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with emulator:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(emulator)
+        except RuntimeError as exc:  # uvicorn has logged why (a port in use, most often)
+            print(
+                f"error: {exc}; is another program on that port? --port 0 takes a free one",
+                file=sys.stderr,
+            )
+            return 2
         if log_format == "json":
             # uvicorn gave its loggers their own text handlers when the emulator started.
             uvicorn_log = logging.getLogger("uvicorn")
