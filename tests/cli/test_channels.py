@@ -94,7 +94,7 @@ def test_a_killed_run_then_rerun_delivers_every_row_once(emu: Emulator, tmp_path
     assert_dealt(emu, total, 4)
 
 
-def test_another_number_of_channels_is_refused_before_anything_is_sent(
+def test_another_number_of_channels_is_refused_before_any_channel_is_opened(
     emu: Emulator, tmp_path: Path
 ) -> None:
     data = write_ndjson(tmp_path / "a.ndjson", 2_500)
@@ -103,12 +103,14 @@ def test_another_number_of_channels_is_refused_before_anything_is_sent(
     assert ingest(emu, str(other), channel="c1-7").returncode == 0
     assert ingest(emu, str(data), extra=("--channels", "3")).returncode == 0
     sent = emu.stats()["rows_committed"]
+    opens = emu.stats()["requests"].get("open 200", 0)
     for extra in (("--channels", "2"), (), ("--channels", "4"), ("--channels", "9")):
         out = ingest(emu, str(data), extra=extra)
         assert out.returncode == 2, (extra, out.stderr)
         assert "from a run with --channels 3" in out.stderr, (extra, out.stderr)
         assert "run the same command with --channels 3 to resume" in out.stderr
     assert emu.stats()["rows_committed"] == sent
+    assert emu.stats()["requests"].get("open 200", 0) == opens  # refused before opening any
     assert committed(emu, "c1-7") == list(range(1, 11))
 
 

@@ -436,6 +436,11 @@ def ingest(
         serve_metrics(metrics_host, metrics_port, quiet) as metrics,
         _client(config, database, schema, pipe, metrics) as client,
     ):
+        try:
+            # Before opening any channel: a refused run creates none.
+            _check_family(client, channel_name, fmt, labels, ident, shards)
+        except BadInput as exc:  # reading the first records of an input to identify it
+            return _unreadable(exc)
         opened = [client.open_channel(name) for name in names]
         if metrics is not None:
             # A listener has the client's watcher poll commits while rows are out, so the
@@ -449,7 +454,6 @@ def ingest(
                 )
                 for name, (_, st) in zip(names, opened, strict=True)
             ]
-            _check_family(client, channel_name, names, fmt, labels, ident, shards)
         except BadInput as exc:  # reading the first records of an input to identify it
             return _unreadable(exc)
         if not quiet:
@@ -498,16 +502,14 @@ def ingest(
 def _check_family(
     client: Client,
     channel_name: str,
-    names: list[str],
     fmt: str,
     labels: list[str],
     ident: Callable[[int, int | None], InputId],
     shards: int,
 ) -> None:
-    """Refuse when another channel of the family (``NAME``, ``NAME-k``) holds records of these
-    inputs: they were spread over another number of channels (see ``_shards``)."""
-    others = [name for name in family(channel_name) if name not in names]
-    for name, st in client.get_channel_statuses(others, missing_ok=True).items():
+    """Refuse when a channel of the family (``NAME``, ``NAME-k``) holds records of these inputs
+    spread over another number of channels (see ``_shards``); one status request."""
+    for name, st in client.get_channel_statuses(family(channel_name), missing_ok=True).items():
         committed = st.last_committed_offset_token
         token = parse_token(committed) if committed is not None else None
         if token is None or token.shards == shards:
