@@ -104,8 +104,20 @@ def test_another_number_of_channels_is_refused_before_any_channel_is_opened(
     assert ingest(emu, str(data), extra=("--channels", "3")).returncode == 0
     sent = emu.stats()["rows_committed"]
     opens = emu.stats()["requests"].get("open 200", 0)
-    for extra in (("--channels", "2"), (), ("--channels", "4"), ("--channels", "9")):
-        out = ingest(emu, str(data), extra=extra)
+    spreads = (("--channels", "2"), (), ("--channels", "4"), ("--channels", "9"))
+    runs = [
+        subprocess.Popen(
+            [EXE, "ingest", str(data), *PIPE_ARGS, "--channel", "c1", *extra],
+            env=env_for(emu),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for extra in spreads
+    ]
+    outs = [(proc.communicate(timeout=60)[1], proc.returncode) for proc in runs]  # all reaped
+    for extra, (stderr, code) in zip(spreads, outs, strict=True):
+        out = subprocess.CompletedProcess([], code, "", stderr)
         assert out.returncode == 2, (extra, out.stderr)
         assert "from a run with --channels 3" in out.stderr, (extra, out.stderr)
         assert "run the same command with --channels 3 to resume" in out.stderr
