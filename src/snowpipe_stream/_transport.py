@@ -323,7 +323,9 @@ class Core:
                 if decision.delay > 0:
                     yield Sleep(decision.delay)
                 continue
-            raise self._error(op, resp, outcome, decision.action, decision.reason, failure)
+            raise self._error(
+                op, resp, outcome, decision.action, decision.reason, failure, request_id
+            )
 
     def _count_attempt(self, op: Op, outcome: Outcome) -> None:
         """Metrics of one attempt: its endpoint and status, and the credentials minted for it."""
@@ -396,7 +398,10 @@ class Core:
         action: Action,
         reason: str,
         failure: httpx.TransportError | None,
+        request_id: str | None = None,
     ) -> SnowpipeError:
+        """The typed error of a call that failed; ``request_id`` is the id its requests
+        carried (made by :meth:`request_flow` when the op has none)."""
         if failure is not None:
             return self._connection_error(op, outcome, reason, failure)
         assert resp is not None
@@ -412,7 +417,7 @@ class Core:
             resp.status_code,
             code=code,
             error_message=message,
-            request_id=op.request_id,
+            request_id=request_id or op.request_id,
             what=op.what,
         )
         if isinstance(err, AuthenticationError):

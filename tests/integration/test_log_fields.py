@@ -122,3 +122,15 @@ def test_a_rotated_key_is_told_by_its_fingerprint(
         assert source.at_mint()
     (changed,) = the(caplog.records, "private key changed")
     assert fields(changed) == {"fingerprint": other_key.fingerprint}
+
+
+def test_an_error_of_a_call_without_its_own_id_carries_the_id_it_sent(
+    emu: Emulator, rsa_key: PrivateKey, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hostname call makes its request id in request_flow (the op has none): the error must
+    # name that id, as the retry lines do, so a support case can quote it.
+    emu.faults.add(path="/hostname$", status=401, count=2)
+    with caplog.at_level(logging.DEBUG, "snowpipe_stream"), pytest.raises(AuthenticationError) as e:
+        run_on_emulator("sync", emu, rsa_key, clock, stream)
+    retried = the(caplog.records, "received 401 from discover the ingest host")
+    assert e.value.request_id is not None and e.value.request_id == retried[0].request_id
