@@ -55,9 +55,11 @@ def run_on_fake(
     clock: Any,
     key: Any,
     scenario: Callable[[Any], Awaitable[Any]],
+    metrics: Any = None,
     **cfg: Any,
 ) -> Any:
-    """Run ``scenario(client)`` on a client of ``mode`` talking to a FakeSnowflake."""
+    """Run ``scenario(client)`` on a client of ``mode`` talking to a FakeSnowflake (recording
+    into ``metrics`` when given)."""
     from snowpipe_stream import ClientConfig
     from tests.fakes import CONTROL
 
@@ -82,6 +84,7 @@ def run_on_fake(
             clock=clock,
             transport=fake.mock(),
             async_transport=fake.async_mock(),
+            metrics=metrics,
         ) as c:
             return await scenario(c)
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from ._names import channel_key, check_channel_name
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, pipe_name, status_op
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "abandon_on_error"]
 
 _log = logging.getLogger("snowpipe_stream.channel")
 
@@ -551,3 +552,19 @@ class AsyncClient(_BaseClient):
             await self.aclose(timeout=DEFAULT_EXIT_CLOSE_TIMEOUT_SECS)
         except Exception as exc:
             _log.warning("closing the client after an error also failed: %s", exc)
+
+
+@contextlib.contextmanager
+def abandon_on_error(client: Client) -> Iterator[Client]:
+    """``client``, closed on success as usual (waiting for its commits), and closed without
+    sending or waiting for anything when the block fails in any way: for a job that resumes
+    from its channels' committed tokens when run again (the CLI's ``ingest``, a Spark task),
+    where flushing on the way out would only delay the exit or, for a task that Spark runs
+    again, race its own retry for the channel. ``Client``'s own ``with`` flushes on an error
+    (bounded), as a program that does not resume expects."""
+    try:
+        yield client
+    except BaseException:
+        client.close(wait_for_flush=False)
+        raise
+    client.close()

@@ -40,7 +40,6 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +63,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by the d
     raise ImportError(
         'snowpipe_stream.spark needs PySpark 4 and pyarrow: pip install "snowpipe-stream[spark]"'
     ) from exc
-from ._client import Client
+from ._client import Client, abandon_on_error
 from ._config import _CALLABLE_KEYS, SECRET_SETTINGS, ClientConfig, setting_names
 from ._exceptions import ConfigError, SnowpipeError
 from ._names import check_channel_name
@@ -287,20 +286,6 @@ class PartitionCommit(WriterCommitMessage):
     result: UnitResult
 
 
-@contextmanager
-def _failed_sends_nothing(client: Client) -> Iterator[Client]:
-    """The task's client, closed without sending what it holds when the task fails: Spark
-    runs the task again, and the retry resumes from the channel's committed token. A failed
-    attempt that flushed on its way out would race its own retry for the channel (each open
-    takes the channel from the other), costing a third attempt."""
-    try:
-        yield client
-    except BaseException:
-        client.close(wait_for_flush=False)
-        raise
-    client.close()
-
-
 def _write_partition(
     options: SinkOptions,
     schema: StructType,
@@ -312,7 +297,9 @@ def _write_partition(
     """One task: its partition (Rows, or Arrow record batches) through its channel, once."""
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
-    with _failed_sends_nothing(options.client()) as client:
+    # A failed task sends nothing more: Spark runs it again, and the retry resumes from the
+    # channel's committed token (flushing here would race the retry for the channel).
+    with abandon_on_error(options.client()) as client:
         if arrow:
             result = write_unit_arrow(
                 client,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -61,8 +63,10 @@ def test_the_base_keys_time_in_utc_with_milliseconds() -> None:
     }
 
 
-def test_the_structured_fields_go_through_a_logger_as_extra() -> None:
-    logger = logging.getLogger("snowpipe_stream.test_logfields")
+@contextmanager
+def json_lines(name: str) -> Iterator[tuple[logging.Logger, list[str]]]:
+    """A logger whose records are formatted by JsonFormatter into the list given with it."""
+    logger = logging.getLogger(name)
     lines: list[str] = []
 
     class Collect(logging.Handler):
@@ -73,6 +77,13 @@ def test_the_structured_fields_go_through_a_logger_as_extra() -> None:
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     try:
+        yield logger, lines
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_structured_fields_go_through_a_logger_as_extra() -> None:
+    with json_lines("snowpipe_stream.test_logfields") as (logger, lines):
         fields = log_fields(
             channel="c1",
             pipe="DB.S.P",
@@ -84,8 +95,6 @@ def test_the_structured_fields_go_through_a_logger_as_extra() -> None:
         )
         logger.warning("received %d", 429, extra=fields)
         logger.warning("no fields")
-    finally:
-        logger.removeHandler(handler)
     first, second = (json.loads(line) for line in lines)
     assert first["message"] == "received 429"
     assert {k: first[k] for k in FIELDS} == fields
@@ -114,24 +123,12 @@ def test_an_exception_is_its_formatted_traceback() -> None:
 
 
 def test_logger_exception_and_stack_info() -> None:
-    logger = logging.getLogger("snowpipe_stream.test_logfields_exc")
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, rec: logging.LogRecord) -> None:
-            lines.append(self.format(rec))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
-    try:
+    with json_lines("snowpipe_stream.test_logfields_exc") as (logger, lines):
         try:
             raise KeyError("missing")
         except KeyError:
             logger.exception("callback of channel %s raised", "c1", extra=log_fields(channel="c1"))
         logger.info("where", stack_info=True)
-    finally:
-        logger.removeHandler(handler)
     raised, stacked = (json.loads(line) for line in lines)
     assert raised["level"] == "ERROR" and raised["channel"] == "c1"
     assert "KeyError: 'missing'" in raised["exc"]

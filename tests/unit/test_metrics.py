@@ -3,7 +3,6 @@ OpenTelemetry API through a small recording Meter), and records nothing by defau
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -15,7 +14,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from snowpipe_stream import (
     Client,
-    ClientConfig,
     Metrics,
     OpenTelemetryMetrics,
     PrivateKey,
@@ -23,7 +21,7 @@ from snowpipe_stream import (
 )
 from snowpipe_stream._metrics import APPEND_BUCKETS, COMMIT_BUCKETS, NOOP
 from snowpipe_stream.testing import FakeClock
-from tests.clients import open_client
+from tests.clients import run_on_fake
 from tests.conftest import find_secrets
 from tests.fakes import CONTROL, FakeSnowflake, Scripted, kind_of
 
@@ -54,31 +52,7 @@ def run(
     scenario: Callable[[Any], Awaitable[Any]],
     **cfg: Any,
 ) -> Any:
-    async def main() -> Any:
-        config = ClientConfig.from_sources(
-            env={},
-            account="myorg-acct",
-            user="svc",
-            url=CONTROL,
-            private_key=key,
-            max_client_lag=0,
-            **cfg,
-        )
-        async with open_client(
-            mode,
-            "app",
-            "DB",
-            "SCHEMA",
-            "PIPE",
-            config=config,
-            clock=clock,
-            transport=fake.mock(),
-            async_transport=fake.async_mock(),
-            metrics=metrics,
-        ) as client:
-            return await scenario(client)
-
-    return asyncio.run(main())
+    return run_on_fake(mode, fake, clock, key, scenario, metrics=metrics, **cfg)
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

@@ -33,7 +33,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, NoReturn, cast
@@ -42,7 +42,7 @@ import click
 
 from .. import _constants as C
 from .._channel import Channel
-from .._client import Client
+from .._client import Client, abandon_on_error
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
 from .._exceptions import CommitTimeoutError, InvalidRowError, SnowpipeError
@@ -165,18 +165,13 @@ def _eta(done: int, total: int, elapsed: float) -> str:
     return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
-@contextmanager
 def _client(
     config: ClientConfig, database: str, schema: str, pipe: str, metrics: Metrics | None
-) -> Iterator[Client]:
-    client = Client("snowpipe-stream-cli", database, schema, pipe, config=config, metrics=metrics)
-    try:
-        yield client
-    except BaseException:
-        # Interrupted or failed: do not wait for commits; a rerun resumes from the last one.
-        client.close(wait_for_flush=False)
-        raise
-    client.close()
+) -> AbstractContextManager[Client]:
+    # Interrupted or failed: do not wait for commits; a rerun resumes from the last one.
+    return abandon_on_error(
+        Client("snowpipe-stream-cli", database, schema, pipe, config=config, metrics=metrics)
+    )
 
 
 @dataclass
