@@ -178,15 +178,17 @@ def test_one_channel_sends_nothing_after_a_bad_line_found_by_the_channel(
 ) -> None:
     # With one channel, lines are checked by the channel, in the worker that appends while the
     # next chunks are read: the chunks read after the bad one must never be appended.
-    lines = [json.dumps({"n": i, "pad": "p" * 40}) for i in range(1, 30_001)]
-    lines[20_000 - 1] = "{oops"  # starts like an object: it reaches the channel in a block
+    # Blocks of lines are read 1 MiB at a time (about 19,000 of these lines): the bad one sits
+    # in the second block, and three more blocks follow it, read while it is being appended.
+    lines = [json.dumps({"n": i, "pad": "p" * 40}) for i in range(1, 100_001)]
+    lines[30_000 - 1] = "{oops"  # starts like an object: it reaches the channel in a block
     data = tmp_path / "bad.ndjson"
     data.write_text("\n".join(lines) + "\n")
     out = ingest(emu, str(data), extra=("--batch-bytes", "64KiB"))
-    assert out.returncode == 65 and f"{data}:20000: invalid JSON" in out.stderr, out.stderr
-    assert committed(emu) == list(range(1, 20_000))
-    del lines[20_000 - 1]
+    assert out.returncode == 65 and f"{data}:30000: invalid JSON" in out.stderr, out.stderr
+    assert committed(emu) == list(range(1, 30_000))
+    del lines[30_000 - 1]
     data.write_text("\n".join(lines) + "\n")
     out = ingest(emu, str(data), extra=("--batch-bytes", "64KiB"))
     assert out.returncode == 0, out.stderr
-    assert committed(emu) == [n for n in range(1, 30_001) if n != 20_000]
+    assert committed(emu) == [n for n in range(1, 100_001) if n != 30_000]
