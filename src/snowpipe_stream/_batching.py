@@ -34,6 +34,7 @@ __all__ = [
 
 @dataclass
 class Batch:
+    #: The rows as NDJSON; released (``b""``) once :attr:`body` holds them compressed.
     payload: bytes
     rows: int
     start_token: str | None
@@ -49,10 +50,15 @@ class Batch:
     first_at: float | None = None
     first_send_at: float | None = None
     sent_at: float | None = None
+    #: The request body: the payload compressed (or the payload itself, uncompressed), made
+    #: once, by the appending thread ahead of the send or else by the sender; a replay sends
+    #: the same bytes again.
+    body: bytes | None = None
+    #: Bytes of NDJSON (the payload's length: it stays when the payload is released).
+    nbytes: int = field(init=False)
 
-    @property
-    def nbytes(self) -> int:
-        return len(self.payload)
+    def __post_init__(self) -> None:
+        self.nbytes = len(self.payload)
 
 
 def check_token(value: object, param: str) -> str | None:
@@ -150,11 +156,14 @@ class BatchBuilder:
     the last buffered row (:attr:`end_token`) can become a batch's end token.
     """
 
-    __slots__ = ("_buf", "_first_at", "_max", "_rows", "_start", "_tokens", "end_token")
+    __slots__ = ("_buf", "_first_at", "_max", "_rows", "_start", "_tokens", "_whole", "end_token")
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
         self._buf = bytearray()
+        #: A blob added whole to an empty builder, not copied into ``_buf`` (yet): a batch of
+        #: that blob alone is cut without a copy (``append_ndjson`` of a request's worth).
+        self._whole: bytes | None = None
         self._rows = 0
         self._start: str | None = None
         #: The token of the last buffered row: the only one that can end a batch (read it only).
@@ -173,7 +182,7 @@ class BatchBuilder:
 
     @property
     def nbytes(self) -> int:
-        return len(self._buf)
+        return len(self._buf) if self._whole is None else len(self._whole)
 
     @property
     def start_token(self) -> str | None:
@@ -203,6 +212,8 @@ class BatchBuilder:
 
         This is append_row's hot path: no intermediate bytes, the clock read once per batch.
         """
+        if self._whole is not None:
+            self._spill()
         buf = self._buf
         start = len(buf)
         encode_row_into(row, buf)
@@ -253,7 +264,7 @@ class BatchBuilder:
         ``start``/``end`` are the offset tokens of the first and last of these rows.
         """
         assert len(blob) <= self._max
-        if len(self._buf) + len(blob) > self._max:
+        if self.nbytes + len(blob) > self._max:
             out.append(self._cut())
         self._append(blob, rows, start, end, now)
 
@@ -270,7 +281,7 @@ class BatchBuilder:
         lines = blob.split(b"\n")[:-1]
         for i, (line, token) in enumerate(zip(lines, tokens, strict=True)):
             data = line + b"\n"
-            if len(self._buf) + len(data) > self._max and self._rows:
+            if self.nbytes + len(data) > self._max and self._rows:
                 out.append(self._cut())
             self._append(data, 1, start if i == 0 else token, token, now)
 
@@ -293,7 +304,7 @@ class BatchBuilder:
         n = len(ends)
         i = pos = 0
         while i < n:
-            fit = bisect_right(ends, pos + self._max - len(self._buf), i)
+            fit = bisect_right(ends, pos + self._max - self.nbytes, i)
             if fit == i:  # not even the next line fits: the buffered rows make a batch
                 assert self._rows, "a line over max_bytes was not refused"
                 out.append(self._cut())
@@ -320,19 +331,30 @@ class BatchBuilder:
             self._start = start
         elif self._start is None:
             self._start = start
-        self._buf += blob
+        if self._rows == 0 and isinstance(blob, bytes):
+            self._whole = blob
+        else:
+            if self._whole is not None:
+                self._spill()
+            self._buf += blob
         self._rows += rows
         self.end_token = end
         if end is not None:
             self._tokens.add(end)
+
+    def _spill(self) -> None:
+        assert self._whole is not None and not self._buf
+        self._buf += self._whole
+        self._whole = None
 
     def cut(self) -> Batch | None:
         """The buffered rows as a batch, or None when there are none."""
         return self._cut() if self._rows else None
 
     def _cut(self) -> Batch:
+        whole, self._whole = self._whole, None
         batch = Batch(
-            bytes(self._buf),
+            bytes(self._buf) if whole is None else whole,
             self._rows,
             self._start,
             self.end_token,

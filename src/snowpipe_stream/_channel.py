@@ -56,6 +56,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
@@ -99,7 +100,7 @@ from ._protocol import (
     pipe_name,
     status_op,
 )
-from ._transport import BUSY, Call, Core, Exclusive, Flow, Sleep
+from ._transport import BUSY, Call, Compute, Core, Exclusive, Flow, Sleep
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -215,6 +216,9 @@ class ChannelCore:
         self.events: deque[Event] = deque()
         #: Seconds from an append's acceptance to the status that showed it committed (EWMA).
         self.commit_latency: float | None = None
+        #: Called (under the state lock) each time the sender takes a ready batch: a caller
+        #: waiting for room in ``ready`` is told (the sync shell's background sender).
+        self.on_taken: Callable[[], None] | None = None
 
     @property
     def inflight_bytes(self) -> int:
@@ -272,8 +276,14 @@ class ChannelCore:
             return False
         return self._add_blob(encode_lines(prepared), len(prepared), start, end)
 
-    def add_ndjson(self, data: bytes, start: str | None, end: str | None) -> bool:
-        """Buffer rows that are NDJSON already (one JSON object per line); checked, not parsed."""
+    def add_ndjson(
+        self, data: bytes, start: str | None, end: str | None, checked: bool = False
+    ) -> bool:
+        """Buffer rows that are NDJSON already (one JSON object per line); checked, not parsed.
+
+        ``checked``: the caller has checked ``data`` with ``object_lines`` already and it was
+        all objects, each line ending in ``\\n`` (the CLI does, before it deals lines to several
+        channels): not checked twice."""
         self.check_open()
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(
@@ -282,7 +292,11 @@ class ChannelCore:
             )
         start = check_token(start, "start_offset_token")
         end = check_token(end, "end_offset_token")
-        blob, count, bad = object_lines(bytes(data))
+        if checked:
+            assert data.endswith(b"\n")
+            blob, count, bad = bytes(data), data.count(b"\n"), list[int]()
+        else:
+            blob, count, bad = object_lines(bytes(data))
         if bad:
             line = bytes(data).split(b"\n")[bad[0] - 1]
             raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(line)}")
@@ -384,6 +398,11 @@ class ChannelCore:
         if batch is not None:
             self._enqueue([batch])
         return bool(self.ready) or self.needs_reopen
+
+    def uncompressed(self) -> list[Batch]:
+        """The ready batches whose request body is not made yet (the shells compress them
+        ahead of the send, outside the state lock: see ``Compressor.body``)."""
+        return [b for b in self.ready if b.body is None]
 
     def lagging(self, now: float, max_lag: float) -> bool:
         """Whether rows wait to be sent: buffered longer than ``max_lag``, or cut into batches
@@ -680,19 +699,25 @@ class ChannelCore:
             batch = self.ready[0]
             if self.inflight and self.inflight_bytes + batch.nbytes > self.max_inflight_bytes:
                 return _BLOCKED
+            if batch.body is None:
+                # Compressed without the state lock, so appends go on meanwhile; then look
+                # again from the top: the channel may have changed.
+                yield Compute(partial(self.compressor.body, batch))
+                continue
             assert self.continuation is not None
             op = append_op(
                 self.database,
                 self.schema,
                 self.pipe,
                 self.name,
-                payload=batch.payload,
+                body=batch.body,
+                nbytes=batch.nbytes,
+                encoding=self.compressor.encoding,
                 rows=batch.rows,
                 continuation_token=self.continuation,
                 start_token=batch.start_token,
                 end_token=batch.end_token,
                 request_id=batch.request_id,
-                compressor=self.compressor,
                 session=self.session,
                 min_append_ms=self._wall_ms(batch.first_at),
             )
@@ -701,6 +726,8 @@ class ChannelCore:
             self.ready.popleft()
             self.inflight.append(batch)
             self.inflight_bytes += batch.nbytes
+            if self.on_taken is not None:
+                self.on_taken()
             started = self.core.clock.monotonic()
             if batch.first_send_at is None:
                 batch.first_send_at = started
@@ -1170,6 +1197,104 @@ class _Listeners:
         self._core.events.clear()
 
 
+class _SendThread:
+    """Makes a :class:`Channel`'s requests in a thread of its own (``ClientConfig.
+    send_in_background``): ``append_*`` check, buffer, cut and compress in the caller's thread
+    and return while the requests go out, so the caller prepares request k+1 while request k
+    is out. (A channel's requests go one at a time: each needs the continuation token of the
+    one before. Without this thread the caller waits for each.)
+
+    - Order: the thread sends ``ready`` in order under the channel's send lock, as a caller
+      would; a caller's own send (``wait_for_commit``, ``close``) takes the same lock.
+    - Memory: a caller waits while more than ``READY_BATCHES`` cut batches wait to be sent;
+      ``max_inflight_bytes`` bounds what is sent and not committed, as without the thread.
+    - Errors: an error of a send stops the thread; the channel's next call raises it (once)
+      before buffering anything. The batch that failed stays first in line, so nothing after it
+      goes before it, and the call after that sends it again (as a call that sent it in its own
+      thread would have). ``close`` sends what is left itself and raises if that fails again.
+    """
+
+    READY_BATCHES = 2
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._cond = threading.Condition()
+        self._wanted = self._stopping = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        channel._core.on_taken = self._taken
+
+    def _taken(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def check(self) -> None:
+        """Raise the error that stopped the thread, once."""
+        if self._error is not None:
+            with self._cond:
+                error, self._error = self._error, None
+            if error is not None:
+                raise error
+
+    def discard_error(self) -> BaseException | None:
+        with self._cond:
+            error, self._error = self._error, None
+        return error
+
+    def kick(self, wait: bool = True) -> None:
+        """Have the thread send what is ready; with ``wait``, then wait while more than
+        ``READY_BATCHES`` are ready (or until the thread stops on an error)."""
+        core = self._channel._core
+        with self._cond:
+            if self._stopping:
+                return
+            self._wanted = True
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                thread = self._thread = threading.Thread(
+                    target=self._run, daemon=True, name=f"snowpipe-stream-send-{core.name}"
+                )
+                thread.start()
+            self._cond.notify_all()
+            if wait:
+                self._cond.wait_for(
+                    lambda: (
+                        len(core.ready) <= self.READY_BATCHES
+                        or self._error is not None
+                        or self._stopping
+                        or not thread.is_alive()
+                    )
+                )
+
+    def stop(self) -> None:
+        """No more sends from the thread (it ends after the one under way, if any)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        channel, core = self._channel, self._channel._core
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: (self._wanted and self._error is None) or self._stopping
+                )
+                if self._stopping:
+                    return
+                self._wanted = False
+            try:
+                channel._run(core.send_flow())
+            except BaseException as exc:  # raised by the channel's next call
+                with self._cond:
+                    self._error, self._wanted = exc, False
+                    self._cond.notify_all()
+                if core.failed is not None or core.closed:
+                    return
+            else:
+                with self._cond:
+                    self._cond.notify_all()
+
+
 class Channel(_Listeners):
     """A channel of a :class:`~snowpipe_stream.Client`. Thread-safe; appends are serialized."""
 
@@ -1179,6 +1304,8 @@ class Channel(_Listeners):
         self._init_listeners()
         #: Held during each step of this channel's flows (never across a request or a sleep).
         self._state = threading.Lock()
+        #: Makes the requests when ``ClientConfig.send_in_background`` is on.
+        self._sender = _SendThread(self) if client.config.send_in_background else None
 
     @property
     def name(self) -> str:
@@ -1192,12 +1319,36 @@ class Channel(_Listeners):
     def _run(self, flow: Flow[Any]) -> Any:
         return self._client._run(flow, self._state)
 
+    def _send(self, ready: bool) -> None:
+        """After rows were buffered: send the batches they made ready (compressed first,
+        outside the state lock), in this thread or the background sender's."""
+        if not ready:
+            return
+        core = self._core
+        # Compressed here, ahead of the send and outside the state lock: with the background
+        # sender this thread compresses request k+1 while request k is out (measured: faster
+        # than compressing in the sender, where it lengthens the chain of requests).
+        with self._state:
+            todo = core.uncompressed()
+        for batch in todo:
+            core.compressor.body(batch)
+        if self._sender is not None:
+            self._sender.kick()
+        else:
+            self._run(core.send_flow())
+
+    def _check_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.check()
+
     def append_row(self, row: Mapping[str, Any], offset_token: str | None = None) -> None:
         """Buffer one row; sends when a batch is full. A bad row raises and is not buffered."""
+        if self._sender is not None:
+            self._sender.check()
         with self._state:
             ready = self._core.add_row(row, offset_token)
         if ready:
-            self._run(self._core.send_flow())
+            self._send(ready)
 
     def append_rows(
         self,
@@ -1206,10 +1357,10 @@ class Channel(_Listeners):
         end_offset_token: str | None = None,
     ) -> None:
         """Buffer many rows; if any row is bad, none of them is buffered."""
+        self._check_sender()
         with self._state:
             ready = self._core.add_rows(rows, start_offset_token, end_offset_token)
-        if ready:
-            self._run(self._core.send_flow())
+        self._send(ready)
 
     def append_ndjson(
         self,
@@ -1220,10 +1371,17 @@ class Channel(_Listeners):
         """Buffer rows given as NDJSON bytes (one JSON object per line), without parsing them
         into Python objects: the fast path for data that is JSON already. A line that is not a
         JSON object raises :class:`InvalidRowError` and none of ``data`` is buffered."""
+        self._check_sender()
         with self._state:
             ready = self._core.add_ndjson(data, start_offset_token, end_offset_token)
-        if ready:
-            self._run(self._core.send_flow())
+        self._send(ready)
+
+    def _append_checked_ndjson(self, data: bytes, start: str | None, end: str | None) -> None:
+        """:meth:`append_ndjson` of lines checked already (``ChannelCore.add_ndjson``)."""
+        self._check_sender()
+        with self._state:
+            ready = self._core.add_ndjson(data, start, end, checked=True)
+        self._send(ready)
 
     def append_arrow(
         self,
@@ -1237,11 +1395,11 @@ class Channel(_Listeners):
         is converted before any of it is buffered, and a bad value (a NaN, a type JSON cannot
         carry) raises :class:`InvalidRowError` naming its row and column. Needs pyarrow
         (``pip install "snowpipe-stream[arrow]"``)."""
+        self._check_sender()
         encoded = self._core.encode_arrow(data, start_offset_token, end_offset_token)
         with self._state:
             ready = self._core.add_encoded(encoded)
-        if ready:
-            self._run(self._core.send_flow())
+        self._send(ready)
 
     def append_dataframe(
         self,
@@ -1254,12 +1412,13 @@ class Channel(_Listeners):
         self.append_arrow(dataframe_table(df), start_offset_token, end_offset_token)
 
     def flush(self) -> None:
-        """Send every buffered row now (does not wait for the commit)."""
+        """Send every buffered row now (does not wait for the commit; with
+        ``send_in_background``, hands them to the sender)."""
+        self._check_sender()
         with self._state:
             self._core.check_open()
             ready = self._core.cut()
-        if ready:
-            self._run(self._core.send_flow())
+        self._send(ready)
 
     def _flush_if_lagging(self, now: float, max_lag: float) -> None:
         core = self._core
@@ -1267,7 +1426,11 @@ class Channel(_Listeners):
             return
         with self._state:
             ready = core.cut()
-        if ready:
+        if not ready:
+            return
+        if self._sender is not None:
+            self._sender.kick(wait=False)  # the flusher never waits
+        else:
             # Without waiting for the send lock: a send under way takes these rows along.
             self._run(core.send_flow(blocking=False))
 
@@ -1277,6 +1440,7 @@ class Channel(_Listeners):
         """Flush and wait until ``token`` (or the predicate) is committed; return the committed
         offset token. Holds no lock while it waits: other threads keep appending."""
         _check_wait_args(token, timeout)
+        self._check_sender()
         return self._run(self._core.wait_flow(token, timeout))  # type: ignore[no-any-return]
 
     def get_latest_committed_offset_token(self) -> str | None:
@@ -1294,6 +1458,17 @@ class Channel(_Listeners):
         after ``timeout`` seconds, or the :class:`ChannelInvalidatedError` that stopped it.
         """
         _check_timeout(timeout)
+        if self._sender is not None:
+            # Close sends what is left itself (raising if that fails again): the background
+            # sender's error, if one stopped it, is superseded.
+            error = self._sender.discard_error()
+            if error is not None:
+                _log.debug(
+                    "channel %s: closing after a background send failed: %s",
+                    self.name,
+                    error,
+                    extra=self._core.log_fields(),
+                )
         try:
             self._run(
                 self._core.close_flow(
@@ -1309,6 +1484,12 @@ class Channel(_Listeners):
 
     def _start_watcher(self) -> None:
         self._client._start_watcher()
+
+    def _stop_listening(self) -> None:
+        # Every way a channel ends (close, abandon, its client's close) comes here.
+        super()._stop_listening()
+        if self._sender is not None:
+            self._sender.stop()
 
     def on_commit(self, callback: CommitCallback) -> None:
         """Call ``callback(progress)`` each time the channel's committed point advances, with

@@ -191,6 +191,10 @@ class ClientConfig:
     max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
     max_client_lag: float = C.DEFAULT_MAX_CLIENT_LAG_SECS
     max_inflight_bytes: int = C.DEFAULT_MAX_INFLIGHT_BYTES
+    #: :class:`Client` only: each channel makes its requests in a thread of its own, so that
+    #: ``append_*`` return while a request is out and the caller prepares the next one (see
+    #: ``Channel``). An error of a send is raised by the channel's next call.
+    send_in_background: bool = False
     #: How bytes are sent; None (the default): the pipe's BINARY_INPUT_FORMAT, as Snowflake's
     #: ``:pipe-info`` answers it (read once per pipe when a channel opens).
     binary_format: str | None = None
@@ -349,6 +353,7 @@ class ClientConfig:
             )
         boolean("retry_on_unauthorized")
         boolean("allow_insecure_http")
+        boolean("send_in_background")
         for name, allowed in (("compression", C.COMPRESSIONS), ("binary_format", C.BINARY_FORMATS)):
             value = getattr(self, name)
             if name == "binary_format" and value is None:

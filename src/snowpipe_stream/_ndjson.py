@@ -28,6 +28,7 @@ __all__ = [
     "encode_row",
     "encode_row_into",
     "line_problem",
+    "object_block",
     "object_lines",
     "plain",
     "prepare",
@@ -291,19 +292,9 @@ def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
         return b"", 0, []
     if not raw.endswith(b"\n"):
         raw += b"\n"
-    n = raw.count(b"\n")
-    end = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
-    if (
-        raw.startswith(b"{")
-        and raw.endswith(b"}" + end)
-        and raw.count(b"}" + end + b"{") == n - 1
-        and _utf8(raw)
-    ):
-        try:
-            if len(_objects(raw)) == n:
-                return raw, n, []
-        except msgspec.DecodeError:
-            pass
+    n = object_block(raw)
+    if n:
+        return raw, n, []
     good: list[bytes] = []
     bad: list[int] = []
     is_ascii = raw.isascii()
@@ -320,6 +311,26 @@ def object_lines(raw: bytes) -> tuple[bytes, int, list[int]]:
         else:
             bad.append(number)
     return (b"\n".join(good) + b"\n" if good else b""), len(good), bad
+
+
+def object_block(raw: bytes) -> int:
+    """The number of lines of ``raw`` (which ends in ``\\n``) when the whole-body check of
+    :func:`object_lines` passes (every line exactly one object, one kind of line ending, no
+    blank line), else 0: the usual body, checked without looking at a line on its own."""
+    n = raw.count(b"\n")
+    end = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
+    if (
+        raw.startswith(b"{")
+        and raw.endswith(b"}" + end)
+        and raw.count(b"}" + end + b"{") == n - 1
+        and _utf8(raw)
+    ):
+        try:
+            if len(_objects(raw)) == n:
+                return n
+        except msgspec.DecodeError:
+            pass
+    return 0
 
 
 def line_problem(line: bytes) -> str | None:

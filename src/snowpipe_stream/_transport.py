@@ -33,7 +33,7 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -70,6 +70,7 @@ __all__ = [
     "BUSY",
     "AsyncDriver",
     "Call",
+    "Compute",
     "Core",
     "Exclusive",
     "Send",
@@ -113,6 +114,15 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Compute:
+    """Run ``fn()`` (CPU work, such as compressing a request body) outside the flow's step
+    lock; answers its result. The async driver runs it in a worker thread, off the event loop
+    (zstd and zlib let other threads run while they work)."""
+
+    fn: Callable[[], Any]
+
+
+@dataclass(frozen=True)
 class Exclusive:
     """Run ``flow`` holding ``lock`` (a ``threading`` lock for the sync driver, an
     ``asyncio.Lock`` for the async one); answers the flow's result. With ``blocking`` False and
@@ -126,7 +136,7 @@ class Exclusive:
 #: What an :class:`Exclusive` effect answers when it did not get its lock.
 BUSY: Any = object()
 
-Effect = Send | Sleep | Call | Exclusive
+Effect = Send | Sleep | Call | Compute | Exclusive
 Flow = Generator[Effect, Any, T]
 
 
@@ -594,6 +604,8 @@ class SyncDriver:
                     value = self._send(effect)
                 elif isinstance(effect, Call):
                     value = self.run(self.core.request_flow(effect.op))
+                elif isinstance(effect, Compute):
+                    value = effect.fn()
                 elif isinstance(effect, Exclusive):
                     if not effect.lock.acquire(blocking=effect.blocking):
                         value = BUSY
@@ -678,6 +690,8 @@ class AsyncDriver:
                     value = await self._send(effect)
                 elif isinstance(effect, Call):
                     value = await self.run(self.core.request_flow(effect.op))
+                elif isinstance(effect, Compute):
+                    value = await asyncio.to_thread(effect.fn)
                 elif isinstance(effect, Exclusive):
                     if not effect.blocking and effect.lock.locked():
                         value = BUSY
