@@ -31,7 +31,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from .._channel import Channel
 from .._client import Client, abandon_on_error
 from .._clock import SYSTEM_CLOCK
 from .._config import ClientConfig
-from .._exceptions import CommitTimeoutError, InvalidRowError, SnowpipeError
+from .._exceptions import InvalidRowError, SnowpipeError
 from .._metrics import Metrics
 from .._ndjson import line_problem, object_lines
 from .._transport import Stats
@@ -168,7 +167,10 @@ def _eta(done: int, total: int, elapsed: float) -> str:
 def _client(
     config: ClientConfig, database: str, schema: str, pipe: str, metrics: Metrics | None
 ) -> AbstractContextManager[Client]:
-    # Interrupted or failed: do not wait for commits; a rerun resumes from the last one.
+    # Each channel sends in a thread of its own (``send_in_background``), so reading, checking
+    # and compressing the next request goes on while one is out. Interrupted or failed: do not
+    # wait for commits; a rerun resumes from the last one.
+    config = config.replace(send_in_background=True)
     return abandon_on_error(
         Client("snowpipe-stream-cli", database, schema, pipe, config=config, metrics=metrics)
     )
@@ -176,8 +178,7 @@ def _client(
 
 @dataclass
 class _Tally:
-    """New rows and bytes handed over, by every channel of the run (counted by their
-    workers: see :class:`_Worker`)."""
+    """New rows and bytes handed over, by every channel of the run."""
 
     rows: int = 0
     nbytes: int = 0
@@ -191,82 +192,6 @@ class _Tally:
             self.nbytes += nbytes
 
 
-class _Worker:
-    """A thread that makes one channel's appends, in the order they were handed over, so that
-    reading goes on while a request is out (and, with ``--channels``, the channels' requests
-    are out at the same time).
-
-    At most ``depth`` chunks are handed over and not yet appended: the reader waits beyond
-    that (memory stays bounded). The first error of an append stops the worker for good: it is
-    raised once, in the reading thread, by the next :meth:`put` or :meth:`drain`, and nothing
-    handed over after the failed chunk is appended (those records are not committed, so a rerun
-    sends them: with one channel, nothing after a bad line is ever sent).
-    """
-
-    def __init__(self, name: str, depth: int) -> None:
-        self.depth = depth
-        self._items: deque[Callable[[], None]] = deque()
-        self._cond = threading.Condition()
-        #: Chunks handed over and not done (queued, or being appended).
-        self._busy = 0
-        self._error: BaseException | None = None
-        self._failed = self._closed = False
-        self._thread = threading.Thread(
-            target=self._run, daemon=True, name=f"snowpipe-stream-ingest-{name}"
-        )
-        self._thread.start()
-
-    def put(self, item: Callable[[], None]) -> None:
-        """Queue ``item``; waits while ``depth`` are not done; raises the worker's error."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._busy < self.depth or self._failed)
-            self._raise()
-            if self._failed:
-                return  # never run: see the class docstring
-            self._items.append(item)
-            self._busy += 1
-            self._cond.notify_all()
-
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until everything handed over is done (False after ``timeout``); raises the
-        worker's error."""
-        with self._cond:
-            done = self._cond.wait_for(lambda: self._busy == 0 or self._failed, timeout)
-            self._raise()
-            return done
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._items or self._closed)
-                if not self._items:
-                    return
-                item = self._items[0]
-            try:
-                item()
-            except BaseException as exc:  # handed to the reading thread
-                with self._cond:
-                    self._error, self._failed = exc, True
-                    self._items.clear()
-                    self._busy = 0
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._items.popleft()
-                self._busy -= 1
-                self._cond.notify_all()
-
-
 class _Sender:
     """Hands chunks of records of one input to one channel; counts what went in."""
 
@@ -278,7 +203,6 @@ class _Sender:
         config: ClientConfig,
         tally: _Tally,
         plan: Resume,
-        shards: int = 1,
     ) -> None:
         self.client, self.channel, self.bar, self.tally = client, channel, bar, tally
         #: Where this channel resumes (its committed token).
@@ -287,10 +211,6 @@ class _Sender:
         #: A chunk's records fit one request: the channel never has to split an append (its
         #: slow path), and a chunk's memory is bounded.
         self.max_bytes = config.max_request_bytes
-        if shards > 1:
-            # Several channels: half-size chunks (the channel still fills each request to
-            # max_request_bytes), one handed over at a time, to keep memory near one's.
-            self.max_bytes = max(self.max_bytes // 2, min(self.max_bytes, 256 * 1024))
         #: Records read, not yet handed over (one input's, all under ``key``).
         self.chunk: list[Record] = []
         self.key = ""
@@ -301,7 +221,9 @@ class _Sender:
         self.new_rows = self.new_bytes = 0
         #: The token of the last record appended; None before the first.
         self.last: str | None = None
-        self.worker = _Worker(channel.name, depth=2 if shards == 1 else 1)
+        #: The NDJSON records of the input being read were checked before they were dealt
+        #: (``_checked``): the channel does not check them again.
+        self.checked = False
 
     @property
     def name(self) -> str:
@@ -319,12 +241,14 @@ class _Sender:
         self.chunk_at = SYSTEM_CLOCK.monotonic()
 
     def send_chunk(self) -> None:
-        """Hand the chunk over (the list is emptied in place: callers keep a reference)."""
+        """Hand the chunk to the channel (the list is emptied in place: callers keep a
+        reference). The channel's sender makes the requests (``send_in_background``); an error
+        of one is raised here, by the next chunk's append, or by :meth:`wait`."""
         if not self.chunk:
             return
         pending, key = self.chunk[:], self.key
         self.chunk.clear()
-        self.worker.put(lambda: self._send(pending, key))
+        self._send(pending, key)
         self.bar.update(self.tally.rows, self.tally.nbytes, _retries(self.client))
 
     def on_wait(self, would_block: bool) -> None:
@@ -335,18 +259,22 @@ class _Sender:
         if would_block or late:
             self.send_chunk()
             if late:  # they have waited long enough here: no second wait in the channel
-                self.worker.put(self.channel.flush)
+                self.channel.flush()
 
     def _append(self, records: list[Record], key: str) -> None:
         rows = [r.row for r in records]
         first, final = f"{key}:{records[0].number}", f"{key}:{records[-1].last}"
         if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
-            self.channel.append_ndjson(b"".join(cast("list[bytes]", rows)), first, final)
+            data = b"".join(cast("list[bytes]", rows))
+            if self.checked or all(r.checked for r in records):
+                self.channel._append_checked_ndjson(data, first, final)
+            else:
+                self.channel.append_ndjson(data, first, final)
         else:
             self.channel.append_rows(cast("list[dict[str, Any]]", rows), first, final)
 
     def _send(self, records: list[Record], key: str) -> None:
-        """Append a chunk (in the worker's thread)."""
+        """Append a chunk."""
         try:
             self._append(records, key)
         except InvalidRowError:
@@ -372,17 +300,7 @@ class _Sender:
 
     def wait(self, timeout: float) -> str | None:
         """Wait until every record handed over is appended and committed; the committed
-        token. Raises the error that stopped the worker, if one did."""
-        started = SYSTEM_CLOCK.monotonic()
-        if not self.worker.drain(timeout):
-            committed = self.channel.latest_committed_offset_token
-            raise CommitTimeoutError(
-                f"channel {self.name!r}: records read were still being sent after "
-                f"{timeout:g} s (committed offset token {committed!r})",
-                channel=self.name,
-                last_committed=committed,
-            )
-        timeout = max(timeout - (SYSTEM_CLOCK.monotonic() - started), 0.01)
+        token. Raises the error that stopped the channel's sender, if one did."""
         final = self.last
         if final is None:
             return self.channel.latest_committed_offset_token
@@ -458,7 +376,7 @@ def ingest(
         tally = _Tally()
         with _Progress(progress, Meter(sources[first.start :])) as bar:
             senders = [
-                _Sender(client, channel, bar, config, tally, plan, shards)
+                _Sender(client, channel, bar, config, tally, plan)
                 for (channel, _), plan in zip(opened, plans, strict=True)
             ]
             try:
@@ -472,9 +390,6 @@ def ingest(
                         err=True,
                     )
                 raise
-            finally:
-                for sender in senders:
-                    sender.worker.close()
             if code != 0:
                 return code
         summary = Summary(
@@ -629,8 +544,6 @@ def _send_inputs(
         for i in range(first.start, len(sources)):
             source = sources[i]
             chain.add(_read_input(senders, i, source, chain))
-        for sender in senders:
-            sender.worker.drain()  # a bad row found by its channel is raised here at the latest
     except BadInput as exc:
         # Keep what came before the bad record: send (once: `chunk` holds only records
         # not yet handed over) and commit it, then stop.
@@ -638,7 +551,6 @@ def _send_inputs(
         for sender in senders:
             try:
                 sender.send_chunk()
-                sender.worker.drain()
             except BadInput as earlier:  # a bad row before the bad line: report that one
                 if bad is exc or earlier.line < bad.line:
                     bad = earlier
@@ -760,8 +672,11 @@ def _read_input(senders: list[_Sender], index: int, source: Source, chain: Chain
     skip = min(skips)
     bar = senders[0].bar
     records = read_records(source, skip, content, on_wait if source.stream else None, bar.meter)
-    if len(senders) > 1 and source.format.name == "ndjson":
+    checked = len(senders) > 1 and source.format.name == "ndjson"
+    if checked:
         records = _checked(records)
+    for sender in senders:
+        sender.checked = checked  # a chunk never spans two inputs
     last = skip
     try:
         for record in records:
@@ -784,6 +699,9 @@ def _checked(records: Iterator[Record]) -> Iterator[Record]:
     deleted (records renumbered) would then skip or repeat records."""
     for record in records:
         assert isinstance(record.row, bytes)
+        if record.checked:  # by the reader already
+            yield record
+            continue
         _, _, bad = object_lines(record.row)
         if not bad:
             yield record

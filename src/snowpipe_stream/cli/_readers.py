@@ -43,6 +43,7 @@ from typing import IO, Any
 import click
 import msgspec
 
+from .._ndjson import object_block
 from . import _csv
 from ._compressed import CorruptInput, check_magic, compression_of, decompressed
 from ._identity import Content, InputId, Refusal
@@ -126,6 +127,9 @@ class Record:
     #: Records it holds: more than one for a block of NDJSON lines (records ``number`` to
     #: ``last``, lines ``line`` on, one each), read whole without a Python object per line.
     count: int = 1
+    #: NDJSON lines found to be JSON objects, each ending in ``\\n``, as the reader read them
+    #: (``_ndjson.object_block``): the channel does not check them again.
+    checked: bool = False
 
     @property
     def last(self) -> int:
@@ -547,6 +551,12 @@ def _ndjson_blocks(stream: IO[bytes], label: str, number: int, line: int) -> Ite
     every line of it starts with ``{`` (the usual file: counted by its newlines, checked by the
     channel at C speed), else one per non-blank line, as :func:`_ndjson` reads them."""
     for block in _whole_lines(stream):
+        # The usual block: every line one JSON object, checked here once for the channel.
+        n = object_block(block)
+        if n:
+            yield Record(number + 1, label, line + 1, block, len(block), count=n, checked=True)
+            number, line = number + n, line + n
+            continue
         n = block.count(b"\n")
         # Every line starts with "{" (so none is blank). A CR before a line end is JSON
         # whitespace: such lines go as they are (the channel accepts CRLF).
@@ -565,14 +575,14 @@ def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
     """About :data:`BLOCK_BYTES` of whole lines at a time; the last is given its newline."""
     rest = b""
     while data := stream.read(BLOCK_BYTES):
-        if rest:
-            data = rest + data
         cut = data.rfind(b"\n") + 1
         if not cut:  # no line ends in it yet (a long line): read on
-            rest = data
+            rest += data
             continue
+        # One copy at most (none for a read that ends at a line end with nothing before it).
+        block = b"".join((rest, memoryview(data)[:cut])) if rest or cut < len(data) else data
         rest = data[cut:]
-        yield data[:cut]
+        yield block
     if rest:
         yield rest + b"\n"
 
