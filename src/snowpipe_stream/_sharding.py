@@ -215,7 +215,9 @@ def check_family(
 
 
 def _listed(names: list[str]) -> str:
-    return ", ".join(repr(n) for n in names) if len(names) <= 4 else f"{names[0]!r} .. {names[-1]!r}"
+    if len(names) <= 4:
+        return ", ".join(repr(n) for n in names)
+    return f"{names[0]!r} .. {names[-1]!r}"
 
 
 @dataclass(frozen=True)
