@@ -73,18 +73,20 @@ def test_a_crash_mid_run_then_a_replay_from_resume_from_lands_every_record_once(
     # stops at its own point, some with records in flight, some with records only buffered.
     small = make_config(emu, rsa_key, max_request_bytes=20_000)
     client = Client("app", DB, SCHEMA, PIPE, config=small, clock=clock)
-    sharded = client.open_sharded_channel("big", channels=4)
-    assert sharded.resume_from == 1
-    n = 1
-    for size in [1_234] * 20:  # calls that do not line up with the stripes
-        sharded.append_ndjson(ndjson(n, n + size - 1), first_number=n)
-        n += size
-    assert sharded.wait_for_commit(20_000, timeout=60) > 20_000
-    while n <= 70_000:
-        size = min(777, 70_001 - n)
-        sharded.append_rows([record(m) for m in range(n, n + size)], first_number=n)
-        n += size
-    client.close(wait_for_flush=False)  # the crash: nothing more is sent or waited for
+    try:
+        sharded = client.open_sharded_channel("big", channels=4)
+        assert sharded.resume_from == 1
+        n = 1
+        for size in [1_234] * 20:  # calls that do not line up with the stripes
+            sharded.append_ndjson(ndjson(n, n + size - 1), first_number=n)
+            n += size
+        assert sharded.wait_for_commit(20_000, timeout=60) > 20_000
+        while n <= 70_000:
+            size = min(777, 70_001 - n)
+            sharded.append_rows([record(m) for m in range(n, n + size)], first_number=n)
+            n += size
+    finally:
+        client.close(wait_for_flush=False)  # the crash: nothing more is sent or waited for
 
     with Client("app", DB, SCHEMA, PIPE, config=make_config(emu, rsa_key), clock=clock) as again:
         with again.open_sharded_channel("big", channels=4) as resumed:
@@ -115,13 +117,15 @@ def test_the_async_sharded_channel_resumes_after_a_crash(
     async def first_run() -> None:
         config = make_config(emu, rsa_key, max_request_bytes=16_000)
         client = AsyncClient("app", DB, SCHEMA, PIPE, config=config, clock=clock)
-        sharded = await client.open_sharded_channel("aio", channels=3, key="orders")
-        for n in range(1, 12_001, 1_500):
-            await sharded.append_ndjson(ndjson(n, n + 1_499), n)
-        assert await sharded.wait_for_commit(timeout=60) == 12_001
-        for n in range(12_001, 21_001, 900):
-            await sharded.append_rows([record(m) for m in range(n, n + 900)], n)
-        await client.aclose(wait_for_flush=False)
+        try:
+            sharded = await client.open_sharded_channel("aio", channels=3, key="orders")
+            for n in range(1, 12_001, 1_500):
+                await sharded.append_ndjson(ndjson(n, n + 1_499), n)
+            assert await sharded.wait_for_commit(timeout=60) == 12_001
+            for n in range(12_001, 21_001, 900):
+                await sharded.append_rows([record(m) for m in range(n, n + 900)], n)
+        finally:
+            await client.aclose(wait_for_flush=False)  # the crash
 
     async def second_run() -> int:
         config = make_config(emu, rsa_key)
@@ -269,3 +273,23 @@ def test_leaving_the_with_block_on_an_error_sends_nothing_more(
             assert "key='records', resume_from=1001, pending_rows=0)" in repr(again)
             again.append_rows([record(n) for n in range(1, 2_501)], 1)  # 1-1,000 skipped
     assert_once_in_order(emu, "half", 2, 2_500)
+
+
+def test_leaving_an_async_with_block_on_an_error_sends_nothing_more(
+    emu: Emulator, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    async def main() -> None:
+        config = make_config(emu, rsa_key)
+        async with AsyncClient("app", DB, SCHEMA, PIPE, config=config, clock=clock) as client:
+            with pytest.raises(KeyError):
+                async with await client.open_sharded_channel("ahalf", channels=2) as sharded:
+                    await sharded.append_rows([record(n) for n in range(1, 1_001)], 1)
+                    await sharded.wait_for_commit(timeout=30)
+                    await sharded.append_rows([record(n) for n in range(1_001, 2_501)], 1_001)
+                    raise KeyError("the job failed")
+            assert "closed='left its with block on KeyError'" in repr(sharded)
+            async with await client.open_sharded_channel("ahalf", channels=2) as again:
+                assert again.resume_from == 1_001
+
+    asyncio.run(main())
+    assert landed(emu, "ahalf-1") == list(range(1, 1_001)) and landed(emu, "ahalf-2") == []
