@@ -167,7 +167,18 @@ def check_family(
     mine = {n: parse_record_token(committed.get(n)) for n in family(name)}
     holders = [n for n, t in mine.items() if t is not None and t[0] == key]
     for channel, token in mine.items():
-        if token is not None and token[0] == key and (token[1] != shards or channel not in ours):
+        if token is not None and token[0] == key and token[1] == shards and channel not in ours:
+            raise ShardingMismatchError(
+                f"channel {channel!r} has committed offset token {committed[channel]!r}: "
+                f"records of key {key!r} dealt over {shards} channels, but it is not one of "
+                f"the channels {_listed(ours)}: another program wrote it. Nothing was opened. "
+                "Use another name or key, or drop it first (client.drop_channel)",
+                channel=channel,
+                committed=committed[channel] or "",
+                written_with=None,
+                channels=shards,
+            )
+        if token is not None and token[0] == key and token[1] != shards:
             written = token[1]
             raise ShardingMismatchError(
                 f"channel {channel!r} has committed offset token {committed[channel]!r}: "

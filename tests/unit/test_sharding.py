@@ -208,6 +208,8 @@ def test_another_writers_token_in_one_of_these_channels_is_refused() -> None:
         assert caught.value.written_with is None and caught.value.channel == "ev-2"
     with pytest.raises(ShardingMismatchError, match="belongs to channel 'ev-1'"):
         check_family("ev", "records", 2, {"ev-2": "records/2:5"})
+    with pytest.raises(ShardingMismatchError, match="not one of the channels 'ev-1', 'ev-2'"):
+        check_family("ev", "records", 2, {"ev-5": "records/2:5"})
 
 
 def test_resume_from_follows_the_commits_as_seen() -> None:
