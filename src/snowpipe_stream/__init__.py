@@ -31,6 +31,7 @@ from ._exceptions import (
     RowTooLargeError,
     RowTypeError,
     ServerError,
+    ShardingMismatchError,
     SnowpipeError,
     ThrottledError,
     UnexpectedResponseError,
@@ -40,6 +41,7 @@ from ._logfields import JsonFormatter
 from ._metrics import Metrics, OpenTelemetryMetrics, PrometheusMetrics
 from ._protocol import ChannelStatus
 from ._resume import ReplayMismatchError, UnitResult, awrite_unit, write_unit
+from ._sharded import AsyncShardedChannel, ShardedChannel
 from ._tokens import JwtManager, TokenState
 from ._version import __version__
 
@@ -49,6 +51,7 @@ __all__ = [
     "APITimeoutError",
     "AsyncChannel",
     "AsyncClient",
+    "AsyncShardedChannel",
     "AuthenticationError",
     "BadRequestError",
     "Channel",
@@ -81,6 +84,8 @@ __all__ = [
     "RowTooLargeError",
     "RowTypeError",
     "ServerError",
+    "ShardedChannel",
+    "ShardingMismatchError",
     "SnowpipeError",
     "SystemClock",
     "ThrottledError",

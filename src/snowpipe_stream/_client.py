@@ -28,6 +28,7 @@ from ._logfields import log_fields
 from ._metrics import NOOP, Metrics
 from ._names import channel_key, check_channel_name
 from ._protocol import ChannelStatus, drop_op, parse_bulk_status, pipe_name, status_op
+from ._sharded import AsyncShardedChannel, ShardedChannel, aopen_sharded, open_sharded
 from ._transport import AsyncDriver, Call, Core, Flow, Stats, SyncDriver, T
 
 __all__ = ["AsyncClient", "Client", "abandon_on_error"]
@@ -214,6 +215,25 @@ class Client(_BaseClient):
                 self._retired.append(old)
         self._start_flusher()
         return channel, status
+
+    def open_sharded_channel(
+        self, name: str, *, channels: int, key: str | None = None
+    ) -> ShardedChannel:
+        """Open ``channels`` channels (``name-1`` .. ``name-N``; ``name`` itself for one) to
+        write numbered records over, exactly once across restarts: a :class:`ShardedChannel`.
+
+        Record ``n`` (from 1) goes to the channel that owns it (stripes of 1,000 records dealt
+        in turn) with the offset token ``KEY/N:n`` (``key`` default ``"records"``). Its
+        :attr:`~ShardedChannel.resume_from` says where to start giving records again after a
+        restart; records their channel has committed already are skipped.
+
+        First, one status request over every name a sharded channel of ``name`` could use
+        (``name``, ``name-1`` .. ``name-64``): when one holds records of this key dealt over
+        another number of channels, or one of these channels holds another writer's token,
+        :class:`ShardingMismatchError` is raised and no channel is opened.
+        """
+        self._check_open()
+        return open_sharded(self, name, channels, key)
 
     def get_channel_statuses(
         self, names: list[str], *, missing_ok: bool = False
@@ -440,6 +460,13 @@ class AsyncClient(_BaseClient):
                 self._retired.append(old)
         self._start_flusher()
         return channel, status
+
+    async def open_sharded_channel(
+        self, name: str, *, channels: int, key: str | None = None
+    ) -> AsyncShardedChannel:
+        """As :meth:`Client.open_sharded_channel`: an :class:`AsyncShardedChannel`."""
+        self._check_open()
+        return await aopen_sharded(self, name, channels, key)
 
     async def get_channel_statuses(
         self, names: list[str], *, missing_ok: bool = False

@@ -24,6 +24,8 @@
     │   │                                     another client, or invalid and not recoverable
     │   └── ChannelDroppedError               the channel was dropped under its writer
     ├── OffsetTokenError (ValueError)         an offset token cannot support exactly-once
+    ├── ShardingMismatchError                 a sharded channel's channels hold records dealt
+    │                                         another way (another ``channels=N``, another key)
     ├── ClosedError (RuntimeError)            a call on a closed client or channel
     └── CommitTimeoutError (TimeoutError)     rows were sent but not committed in time
 
@@ -55,6 +57,7 @@ __all__ = [
     "RowTooLargeError",
     "RowTypeError",
     "ServerError",
+    "ShardingMismatchError",
     "SnowpipeError",
     "ThrottledError",
     "UnexpectedResponseError",
@@ -263,6 +266,32 @@ class OffsetTokenError(SnowpipeError, ValueError):
     Raised where the token enters (``append_row`` / ``append_rows`` / ``append_ndjson``),
     before anything of that call is buffered or sent.
     """
+
+
+class ShardingMismatchError(SnowpipeError):
+    """A channel of a sharded channel's family holds records dealt another way; nothing was
+    opened (see :meth:`Client.open_sharded_channel <snowpipe_stream.Client.open_sharded_channel>`).
+
+    ``channel`` is the channel and ``committed`` its committed offset token; ``written_with``
+    is the number of channels the records were dealt over when that token says so (open with
+    that number to resume), or None when the token is not one of this key's; ``channels`` is
+    the number asked for. The message says what to do.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str,
+        committed: str,
+        written_with: int | None,
+        channels: int,
+    ) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.committed = committed
+        self.written_with = written_with
+        self.channels = channels
 
 
 class ClosedError(SnowpipeError, RuntimeError):

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from snowpipe_stream import (
     AsyncChannel,
     AsyncClient,
+    AsyncShardedChannel,
     AuthenticationError,
     Channel,
     ChannelDroppedError,
@@ -37,6 +38,8 @@ from snowpipe_stream import (
     PrivateKey,
     PrometheusMetrics,
     ReplayMismatchError,
+    ShardedChannel,
+    ShardingMismatchError,
     SnowpipeError,
     UnitResult,
     awrite_unit,
@@ -95,6 +98,40 @@ async def async_unit_usage(config: ClientConfig) -> str | None:
     async with AsyncClient("app", "DB", "S", "P", config=config) as client:
         result = await awrite_unit(client, "part-3", [{"id": 1}], "job-7")
         return result.committed_token
+
+
+def sharded_usage(client: Client) -> int:
+    try:
+        sharded: ShardedChannel = client.open_sharded_channel("events", channels=4, key="orders")
+    except ShardingMismatchError as exc:
+        written: int | None = exc.written_with
+        return (written or 0) + exc.channels + len(exc.channel + exc.committed)
+    with sharded:
+        start: int = sharded.resume_from
+        sharded.append_row({"id": start}, start)
+        sharded.append_rows([{"id": start + 1}], first_number=start + 1)
+        sharded.append_ndjson(b'{"id": 0}\n', first_number=start + 2)
+        sharded.flush()
+        sharded.wait_for_commit(start + 1, timeout=60)
+        done: int = sharded.wait_for_commit()
+        channels: tuple[Channel, ...] = sharded.channels
+        tokens: dict[str, str | None] = sharded.committed_offset_tokens
+        last: int | None = sharded.last_number
+        del channels, tokens, last
+    sharded.close(drop=False, timeout=300)
+    return done
+
+
+async def async_sharded_usage(client: AsyncClient) -> int:
+    sharded: AsyncShardedChannel = await client.open_sharded_channel("events", channels=2)
+    async with sharded:
+        await sharded.append_row({"id": 1}, 1)
+        await sharded.append_rows([{"id": 2}], 2)
+        await sharded.append_ndjson(b'{"id": 3}\n', 3)
+        await sharded.flush()
+        channels: tuple[AsyncChannel, ...] = sharded.channels
+        del channels
+        return await sharded.wait_for_commit(3, timeout=60)
 
 
 def callback_usage(channel: Channel) -> None:

@@ -54,6 +54,7 @@ def test_tree_shape() -> None:
         sp.APIStatusError,
         sp.ChannelInvalidatedError,
         sp.CommitTimeoutError,
+        sp.ShardingMismatchError,
     ):
         assert issubclass(cls, sp.SnowpipeError)
     assert sp.ThrottledError.retryable and sp.ServerError.retryable

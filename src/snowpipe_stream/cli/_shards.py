@@ -1,19 +1,14 @@
-"""``ingest --channels N``: which channel owns which record (pure).
+"""``ingest --channels N``: the records of a block cut where they change owner (pure).
 
-Snowflake caps one channel's throughput (about 1 MB/s uncompressed through the REST API, by
-its documentation), so a large load is spread over several channels, as the Kafka connector and
-Estuary do. The records of each input are cut into *stripes* of ``STRIPE`` records, dealt to
-the channels in turn: record ``n`` (1-based, counted in its input, as in its offset token) is
-owned by channel ``(n - 1) // STRIPE % N``. Ownership depends only on ``n`` and ``N``, never on
-how the input was read (blocks, chunk sizes, where a rerun started), so each channel's
-committed token ``KEY/N:n`` says exactly which of *its* records are in: a rerun with the same
-``N`` resumes each channel after its own token, and every record goes in exactly once. A rerun
-with another ``N`` would deal the records differently, so it is refused (``_identity``).
-
-The channels are named ``NAME-1`` .. ``NAME-N`` (one channel: ``NAME`` itself, as without
-``--channels``). Before a run, the other names of the family (``NAME`` and ``NAME-1`` ..
-``NAME-MAX_CHANNELS``) are looked up too: a committed token of these inputs in any of them
-means the inputs were spread another way.
+Which channel owns which record, the channels' names and the family looked up before a run are
+the library's rule (``snowpipe_stream._sharding``, also under ``Client.open_sharded_channel``):
+record ``n`` (1-based, counted in its input, as in its offset token) is owned by channel
+``(n - 1) // STRIPE % N``, whatever blocks the input was read in, so each channel's committed
+token ``KEY/N:n`` says exactly which of *its* records are in: a rerun with the same ``N``
+resumes each channel after its own token, and every record goes in exactly once. A rerun with
+another ``N`` would deal the records differently, so it is refused (``_identity``). Here is the
+reader-specific part: cutting a block of NDJSON lines at stripe boundaries, and the part of a
+block a channel has not committed.
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
+from .._sharding import MAX_CHANNELS, STRIPE, channel_names, family, owner
 from ._readers import Record
 
 __all__ = [
@@ -34,29 +30,8 @@ __all__ = [
     "stripes",
 ]
 
-#: Records per stripe: large enough that a block of lines is seldom cut, small enough that
-#: a few thousand records already use every channel.
-STRIPE = 1000
-#: The most channels one ``ingest`` spreads over (Snowflake's per-pipe channel limit is far
-#: higher; past a few dozen a single reading process is the bound, not the channels).
-MAX_CHANNELS = 64
 #: What a channel has committed of an input that comes before its resume point: all of it.
 ALL = sys.maxsize
-
-
-def channel_names(name: str, shards: int) -> list[str]:
-    """The channels of a run: ``[name]`` for one, ``name-1`` .. ``name-N`` otherwise."""
-    return [name] if shards == 1 else [f"{name}-{k}" for k in range(1, shards + 1)]
-
-
-def family(name: str) -> list[str]:
-    """Every name a run with any ``--channels`` could have used for ``name``."""
-    return [name, *(f"{name}-{k}" for k in range(1, MAX_CHANNELS + 1))]
-
-
-def owner(number: int, shards: int) -> int:
-    """The index (0-based) of the channel that owns record ``number``."""
-    return (number - 1) // STRIPE % shards
 
 
 def stripes(record: Record, shards: int) -> Iterator[tuple[int, Record]]:
