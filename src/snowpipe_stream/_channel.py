@@ -293,7 +293,8 @@ class ChannelCore:
         start = check_token(start, "start_offset_token")
         end = check_token(end, "end_offset_token")
         if checked:
-            assert data.endswith(b"\n")
+            if data and not data.endswith(b"\n"):
+                raise ValueError("checked NDJSON must end with a newline")
             blob, count, bad = bytes(data), data.count(b"\n"), list[int]()
         else:
             blob, count, bad = object_lines(bytes(data))
@@ -1569,6 +1570,11 @@ class AsyncChannel(_Listeners):
         end_offset_token: str | None = None,
     ) -> None:
         if self._core.add_ndjson(data, start_offset_token, end_offset_token):
+            await self._client._run(self._core.send_flow())
+
+    async def _append_checked_ndjson(self, data: bytes, start: str | None, end: str | None) -> None:
+        """:meth:`append_ndjson` of lines checked already (``ChannelCore.add_ndjson``)."""
+        if self._core.add_ndjson(data, start, end, checked=True):
             await self._client._run(self._core.send_flow())
 
     async def append_arrow(

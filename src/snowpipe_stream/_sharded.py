@@ -47,6 +47,7 @@ from ._sharding import (
     check_key,
     check_shards,
     family,
+    line_end,
 )
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class _ShardedBase:
             line = raw.split(b"\n")[bad[0] - 1]
             raise InvalidRowError(f"line {bad[0]} of the NDJSON: {line_problem(line)}")
         parts = self._plan.parts(start, count)
-        out = _cut(blob, parts)
+        out = _cut(blob, count, parts)
         self._check_sizes(out)
         return out, start + count - 1 if count else None
 
@@ -205,15 +206,13 @@ class _ShardedBase:
         )
 
 
-def _cut(blob: bytes, parts: list[Part]) -> _Parts:
-    """The NDJSON of each part: its lines of ``blob`` (one record a line)."""
+def _cut(blob: bytes, count: int, parts: list[Part]) -> _Parts:
+    """The NDJSON of each part: its lines of ``blob`` (``count`` lines, one record each)."""
     offsets: dict[int, int] = {}
     pos = line = 0
-    find = blob.find
     for boundary in sorted({p.start for p in parts} | {p.stop for p in parts}):
-        while line < boundary:
-            pos = find(b"\n", pos) + 1
-            line += 1
+        pos = line_end(blob, boundary - line, count - line, pos)
+        line = boundary
         offsets[boundary] = pos
     return [(p, blob[offsets[p.start] : offsets[p.stop]]) for p in parts]
 
@@ -270,7 +269,9 @@ class ShardedChannel(_ShardedBase):
         token = self._plan.token
         for part, payload in parts:
             self._plan.last = part.first - 1  # what came before is handed over (or skipped)
-            self._channels[part.channel].append_ndjson(payload, token(part.first), token(part.last))
+            # Checked (or encoded) whole by _ndjson / _rows: the channel does not check again.
+            channel = self._channels[part.channel]
+            channel._append_checked_ndjson(payload, token(part.first), token(part.last))
             self._plan.given(part)
         if last is not None:  # (an empty call gives nothing)
             self._plan.last = last
@@ -390,7 +391,7 @@ class AsyncShardedChannel(_ShardedBase):
         token = self._plan.token
         for part, payload in parts:
             self._plan.last = part.first - 1
-            await self._channels[part.channel].append_ndjson(
+            await self._channels[part.channel]._append_checked_ndjson(
                 payload, token(part.first), token(part.last)
             )
             self._plan.given(part)

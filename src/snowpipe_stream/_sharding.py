@@ -47,6 +47,7 @@ __all__ = [
     "check_shards",
     "family",
     "last_owned",
+    "line_end",
     "next_owned",
     "owner",
     "parse_record_token",
@@ -103,6 +104,29 @@ def resume_point(committed: Sequence[int], shards: int) -> int:
     """The first record not committed by its owner, given each channel's last committed
     record (0: none): every record before it is in."""
     return min(next_owned(k, c, shards) for k, c in enumerate(committed[:shards]))
+
+
+def line_end(data: bytes, count: int, lines: int, start: int = 0) -> int:
+    """Where the ``count``-th line from ``start`` ends (after its newline), in ``data`` whose
+    ``lines`` lines from ``start`` (a line's first byte) each end in ``\\n``; ``0 <= count <=
+    lines``. Counted at C speed up to a guess from the average line length, then a few steps
+    of ``find``/``rfind`` to the exact line (a ``find`` per line was 11% of the CPU of
+    ``ingest --channels 2``)."""
+    if count == 0:
+        return start
+    if count == lines:
+        return len(data)
+    guess = start + (len(data) - start) * count // lines
+    seen = data.count(b"\n", start, guess)  # lines ending before ``guess``
+    if seen < count:
+        at = guess - 1
+        for _ in range(count - seen):
+            at = data.find(b"\n", at + 1)
+    else:
+        at = guess
+        for _ in range(seen - count + 1):
+            at = data.rfind(b"\n", start, at)
+    return at + 1
 
 
 def check_key(key: object) -> str:

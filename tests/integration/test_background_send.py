@@ -9,6 +9,7 @@ call raises it, before buffering anything) without losing the batch that failed.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from snowpipe_stream import BadRequestError, Client, PrivateKey
+from snowpipe_stream import AsyncClient, BadRequestError, Client, PrivateKey
 from snowpipe_stream._channel import _SendThread
 from snowpipe_stream.emulator import Emulator, FaultRule
 from snowpipe_stream.testing import FakeClock
@@ -242,3 +243,34 @@ def test_a_request_body_is_compressed_once_and_the_rows_released(
         assert landed(emu, "once") == list(range(1, 41))
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     assert counting.calls == 1
+
+
+def test_the_async_client_compresses_off_the_event_loop(
+    rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    # AsyncClient has no sender thread; its request bodies are compressed in a worker thread
+    # (the Compute effect), so the event loop's other tasks run meanwhile.
+    threads: list[threading.Thread] = []
+
+    class Recording:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def compress(self, data: bytes) -> bytes:
+            threads.append(threading.current_thread())
+            return self.inner.compress(data)  # type: ignore[no-any-return]
+
+    async def main(emu: Emulator) -> None:
+        config = make_config(emu, rsa_key, max_request_bytes=REQUEST)
+        async with AsyncClient("app", DB, SCHEMA, PIPE, config=config, clock=clock) as client:
+            channel, _ = await client.open_channel("off")
+            channel._core.compressor._zstd = Recording(channel._core.compressor._zstd)  # type: ignore[assignment]
+            for k in range(5):
+                await channel.append_ndjson(lines(40 * k + 1, 40 * k + 40), None, str(40 * k + 40))
+            assert await channel.wait_for_commit("200", timeout=60) == "200"
+
+    with Emulator(users=[(ACCOUNT, USER, rsa_key)], clock=clock, commit_delay_ms=0) as emu:
+        asyncio.run(main(emu))
+        assert landed(emu, "off") == list(range(1, 201))
+    assert len(threads) == 5
+    assert all(t is not threading.main_thread() for t in threads)

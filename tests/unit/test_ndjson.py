@@ -21,6 +21,7 @@ from snowpipe_stream._ndjson import (
     encode_lines,
     encode_row,
     line_problem,
+    object_block,
     object_lines,
     prepare,
     prepare_many,
@@ -302,6 +303,27 @@ def test_client_and_emulator_checks_agree_with_a_plain_per_line_parse(body: byte
     assert split_rows(body) == expected
     for number in expected[2]:
         assert line_problem(body.split(b"\n")[number - 1]) is not None
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies())
+def test_object_block_says_n_only_when_every_line_is_one_object(body: bytes) -> None:
+    # The reader of `ingest` trusts a block object_block counts (the channel does not check it
+    # again): it must never count a body with a line that is not exactly one object.
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    expected = oracle(body)
+    n = object_block(body)
+    lines = body[:-1].split(b"\n")
+    if n:
+        assert expected == (body, n, []) and len(lines) == n
+    # And it takes the usual body whole: every line an object from its first byte to its last
+    # (before the line ending), no blank line, one kind of line ending.
+    crlf = all(line.endswith(b"\r") for line in lines)
+    bare = [line[:-1] if crlf else line for line in lines]
+    usual = all(line[:1] == b"{" and line[-1:] == b"}" for line in bare)
+    if usual and expected[1] == len(lines) and not expected[2]:
+        assert n == len(lines)
 
 
 @pytest.mark.parametrize("check", [object_lines, split_rows])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from .._sharding import MAX_CHANNELS, STRIPE, channel_names, family, owner
+from .._sharding import MAX_CHANNELS, STRIPE, channel_names, family, line_end, owner
 from ._readers import Record
 
 __all__ = [
@@ -59,30 +59,11 @@ def after(record: Record, number: int) -> Record:
     return _cut(record, number - record.number + 1)[1]
 
 
-def _line_end(data: bytes, count: int, lines: int) -> int:
-    """Where line ``count`` of ``data`` (``lines`` lines, each ending in ``\\n``) ends, after
-    its newline. Counted at C speed from a guess at the average line length, then a few
-    steps of ``find``/``rfind`` to the exact line (a step per line from the start was 11% of
-    ``ingest --channels 2``'s CPU)."""
-    guess = len(data) * count // lines
-    seen = data.count(b"\n", 0, guess)  # lines ending before ``guess``
-    if seen < count:
-        at = guess - 1
-        for _ in range(count - seen):
-            at = data.find(b"\n", at + 1)
-    else:
-        at = guess
-        for _ in range(seen - count + 1):
-            at = data.rfind(b"\n", 0, at)
-        # ``at`` is now the newline of line ``count``
-    return at + 1
-
-
 def _cut(block: Record, count: int) -> tuple[Record, Record]:
     """The first ``count`` records of a block of lines, and the rest."""
     data = block.row
     assert isinstance(data, bytes) and 0 < count < block.count
-    at = _line_end(data, count, block.count)
+    at = line_end(data, count, block.count)
     head = Record(
         block.number, block.source, block.line, data[:at], at, block.unit, count, block.checked
     )
