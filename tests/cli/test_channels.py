@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from snowpipe_stream.cli._shards import STRIPE
 from snowpipe_stream.emulator import Emulator
 from tests.cli.test_cli import EXE, PIPE_ARGS, cli, committed, emu, env_for, ingest, write_ndjson
@@ -176,8 +178,9 @@ def test_deleting_the_bad_line_instead_loses_and_repeats_nothing(
 def test_one_channel_sends_nothing_after_a_bad_line_found_by_the_channel(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    # With one channel, lines are checked by the channel, in the worker that appends while the
-    # next chunks are read: the chunks read after the bad one must never be appended.
+    # With one channel, a block with a bad line is not taken whole by the reader: the channel
+    # checks its lines, in the reading thread, while the chunks before it are being sent in the
+    # background: the chunks after the bad one must never be appended.
     # Blocks of lines are read 1 MiB at a time (about 19,000 of these lines): the bad one sits
     # in the second block, and three more blocks follow it, read while it is being appended.
     lines = [json.dumps({"n": i, "pad": "p" * 40}) for i in range(1, 100_001)]
@@ -192,3 +195,33 @@ def test_one_channel_sends_nothing_after_a_bad_line_found_by_the_channel(
     out = ingest(emu, str(data), extra=("--batch-bytes", "64KiB"))
     assert out.returncode == 0, out.stderr
     assert committed(emu) == [n for n in range(1, 100_001) if n != 30_000]
+
+
+@pytest.mark.parametrize("channels", ["1", "2"])
+def test_a_failed_send_stops_the_run_and_the_rerun_sends_the_rest_once(
+    emu: Emulator, tmp_path: Path, channels: str
+) -> None:
+    # The channels send in the background: an append answered 400 (not retried) is raised by
+    # the reading thread's next call, the run stops with the committed offsets, and nothing
+    # after the failed request is committed before it; the rerun sends the rest, once.
+    data = write_ndjson(tmp_path / "a.ndjson", 60_000)
+    emu.faults.extend([{"path": "/rows$", "method": "POST", "status": 400, "rate": 0.1}])
+    args = ("--batch-bytes", "64KiB", "--channels", channels)
+    out = ingest(emu, str(data), extra=args)
+    assert out.returncode != 0, out.stderr
+    assert "committed offset" in out.stderr, out.stderr
+    stats = emu.stats()["requests"]
+    assert any(k.startswith("append 400") for k in stats), stats
+    names = ["c1"] if channels == "1" else ["c1-1", "c1-2"]
+    before = {name: committed(emu, name) for name in names}
+    for k, name in enumerate(names):
+        # What each channel committed is the start of what it owns: nothing after a request
+        # that failed went in before it.
+        owned = [n for n in range(1, 60_001) if (n - 1) // STRIPE % len(names) == k]
+        assert before[name] == owned[: len(before[name])]
+    assert sum(map(len, before.values())) < 60_000  # it stopped
+    emu.faults.clear()
+    out = ingest(emu, str(data), extra=args)
+    assert out.returncode == 0, out.stderr
+    values = [n for name in names for n in committed(emu, name)]
+    assert sorted(values) == list(range(1, 60_001))
