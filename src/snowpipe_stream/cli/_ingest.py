@@ -18,12 +18,14 @@ The contract (the README states it for users):
   refusing to resume stdin at all, keeps a crashed ``producer | ingest -`` resumable when the
   producer can replay its output; the name is the user's promise that it does.
 - Records are handed to the channel in chunks of ``CHUNK_ROWS`` records at most, and of at most
-  ``max_request_bytes`` of input (one ``append_ndjson`` call: the channel checks and batches
-  them at C speed, and never has to split a call). A chunk never spans two inputs (its tokens
-  share one key). From a stream, a partial chunk is handed over as soon as the next read would
-  wait for the writer, or when its oldest record has waited ``max_client_lag``: the channel
-  then sends it within ``max_client_lag``, as it does for any row. Regular files never wait, so
-  their reading path has no such check.
+  ``max_request_bytes`` of input (one ``append_ndjson`` call: the channel batches them without
+  a copy, and never has to split a call; NDJSON blocks come checked by the reader, at C speed,
+  and are not checked again). The channels send in threads of their own
+  (``send_in_background``): reading, checking and compressing go on while requests are out. A
+  chunk never spans two inputs (its tokens share one key). From a stream, a partial chunk is
+  handed over as soon as the next read would wait for the writer, or when its oldest record has
+  waited ``max_client_lag``: the channel then sends it within ``max_client_lag``, as it does
+  for any row. Regular files never wait, so their reading path has no such check.
 """
 
 from __future__ import annotations
