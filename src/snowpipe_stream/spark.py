@@ -201,9 +201,10 @@ class SinkOptions:
                     f"option {key}_env is not set on this {_where()}"
                 )
             secrets[key] = value
-        return ClientConfig.from_sources(
-            profile_path=self.profile, env=env, **dict(self.settings), **secrets
-        )
+        # A partition's writer encodes its next request while one is out (an option
+        # send_in_background=false turns it off).
+        settings = {"send_in_background": True, **self.settings}
+        return ClientConfig.from_sources(profile_path=self.profile, env=env, **settings, **secrets)
 
     def client(self, env: Mapping[str, str] | None = None) -> Client:
         return Client("spark", self.database, self.schema, self.pipe, config=self.config(env))

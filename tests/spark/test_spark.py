@@ -354,3 +354,12 @@ def test_a_streaming_query_replaying_a_micro_batch_after_a_crash_writes_it_once(
     ]
     assert all(ids == sorted(ids) for ids in per_channel)  # in order within each channel
     assert sorted(i for ids in per_channel for i in ids) == list(range(8_000))
+
+
+def test_partitions_send_in_the_background_unless_the_option_says_not() -> None:
+    base = {"database": "d", "schema": "s", "pipe": "p", "channel_prefix": "c"}
+    key = str(KEYS / "rsa_key.p8")
+    env = {"SNOWFLAKE_ACCOUNT": "a", "SNOWFLAKE_USER": "u", "SNOWFLAKE_PRIVATE_KEY_PATH": key}
+    assert SinkOptions.parse(base).config(env).send_in_background is True
+    off = SinkOptions.parse({**base, "send_in_background": "false"}).config(env)
+    assert off.send_in_background is False
