@@ -8,10 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from snowpipe_stream import JsonFormatter, PrivateKey
 from snowpipe_stream._logfields import FIELDS
 from snowpipe_stream.testing import FakeClock
+
+# Property tests check behaviour, never time: no per-example deadline. With one, an example
+# slowed by a busy machine (three pytest workers, Spark's JVM, on two cores) raised
+# DeadlineExceeded, and shrinking that flaky failure ran for over 15 minutes in a CI-like run.
+settings.register_profile("snowpipe-stream", deadline=None)
+settings.load_profile("snowpipe-stream")
 
 KEYS = Path(__file__).parent / "fixtures" / "keys"
 #: The passphrase of the encrypted fixture keys.
