@@ -35,7 +35,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any, NoReturn, cast
 
@@ -223,9 +223,6 @@ class _Sender:
         self.new_rows = self.new_bytes = 0
         #: The token of the last record appended; None before the first.
         self.last: str | None = None
-        #: The NDJSON records of the input being read were checked before they were dealt
-        #: (``_checked``): the channel does not check them again.
-        self.checked = False
 
     @property
     def name(self) -> str:
@@ -268,7 +265,7 @@ class _Sender:
         first, final = f"{key}:{records[0].number}", f"{key}:{records[-1].last}"
         if isinstance(rows[0], bytes):  # NDJSON lines: checked, not parsed
             data = b"".join(cast("list[bytes]", rows))
-            if self.checked or all(r.checked for r in records):
+            if all(r.checked for r in records):  # by the reader or _checked: not again
                 self.channel._append_checked_ndjson(data, first, final)
             else:
                 self.channel.append_ndjson(data, first, final)
@@ -674,11 +671,8 @@ def _read_input(senders: list[_Sender], index: int, source: Source, chain: Chain
     skip = min(skips)
     bar = senders[0].bar
     records = read_records(source, skip, content, on_wait if source.stream else None, bar.meter)
-    checked = len(senders) > 1 and source.format.name == "ndjson"
-    if checked:
+    if len(senders) > 1 and source.format.name == "ndjson":
         records = _checked(records)
-    for sender in senders:
-        sender.checked = checked  # a chunk never spans two inputs
     last = skip
     try:
         for record in records:
@@ -706,14 +700,14 @@ def _checked(records: Iterator[Record]) -> Iterator[Record]:
             continue
         _, _, bad = object_lines(record.row)
         if not bad:
-            yield record
+            yield replace(record, checked=True)
             continue
         for number, one in enumerate(record.split(), 1):
             if number == bad[0]:
                 assert isinstance(one.row, bytes)
                 reason = line_problem(one.row) or "not a JSON object"
                 raise BadInput(one.source, one.line, reason, one.unit)
-            yield one  # the lines before it go in, as with one channel
+            yield replace(one, checked=True)  # the lines before it go in, as with one channel
 
 
 def _deal(
